@@ -1,0 +1,1 @@
+"""Launcher: executions: launch, the engine that drives them, the scheduler."""

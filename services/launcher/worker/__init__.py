@@ -1,0 +1,1 @@
+"""Launcher workers: members of one consumer group on ``contrail.dispatch``."""

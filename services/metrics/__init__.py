@@ -1,0 +1,1 @@
+"""Metrics: resource accounting per task attempt; summaries by project, workflow, day."""

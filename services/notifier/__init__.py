@@ -1,0 +1,1 @@
+"""Notifier: notification rules and their deliveries: email, Slack, Teams, webhooks."""

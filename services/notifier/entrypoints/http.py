@@ -1,0 +1,22 @@
+"""The notifier's HTTP app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from shared.service import create_service_app
+from shared.settings import NotifierSettings
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def build_app(settings: NotifierSettings | None = None) -> FastAPI:
+    settings = settings or NotifierSettings()
+    return create_service_app(
+        settings,
+        title="Contrail notifier",
+        description="Notification rules and their deliveries: email, Slack, Teams, webhooks.",
+        migrations_dir=MIGRATIONS,
+    )

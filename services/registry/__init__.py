@@ -1,0 +1,1 @@
+"""Registry: tasks, workflows and launch plans, compiled and immutable; the data proxy."""

@@ -1,0 +1,173 @@
+"""The event type catalogue: every payload that Contrail publishes.
+
+Each class names its CloudEvents ``type``. The JSON Schemas that teams in other
+languages consume are generated from these classes (``python -m shared.events``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt
+
+from shared.events.envelope import CloudEvent, EventData, peek_type
+from shared.identifiers import ExecutionIdentifier, Identifier
+from shared.phases import ExecutionPhase, NodePhase, TaskAttemptPhase
+
+# --- registry -----------------------------------------------------------------
+
+
+class EntityRegistered(EventData):
+    """A task, workflow or launch plan was registered (stored, immutable)."""
+
+    identifier: Identifier
+    digest: str = Field(description="sha256 of the stored spec, hex.")
+
+
+class TaskRegistered(EntityRegistered):
+    event_type: ClassVar[str] = "contrail.task.registered"
+
+
+class WorkflowRegistered(EntityRegistered):
+    event_type: ClassVar[str] = "contrail.workflow.registered"
+
+
+class LaunchPlanRegistered(EntityRegistered):
+    event_type: ClassVar[str] = "contrail.launch_plan.registered"
+
+
+class LaunchPlanState(StrEnum):
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+
+
+class LaunchPlanStateChanged(EventData):
+    """A launch plan was activated or deactivated (its schedule runs only when active)."""
+
+    event_type: ClassVar[str] = "contrail.launch_plan.state_changed"
+
+    identifier: Identifier
+    state: LaunchPlanState
+
+
+class ProjectCreated(EventData):
+    event_type: ClassVar[str] = "contrail.project.created"
+
+    project: str
+    domains: list[str]
+
+
+# --- executions ---------------------------------------------------------------
+
+
+class ExecutionEventData(EventData):
+    """What every execution event carries: where it belongs and its place in order."""
+
+    execution: ExecutionIdentifier
+    workflow: Identifier | None = None
+    launch_plan: Identifier | None = None
+    seq: NonNegativeInt = Field(
+        description="Per execution, gap-free and increasing from 0 across all its events."
+    )
+
+
+class ErrorKind(StrEnum):
+    USER = "USER"
+    SYSTEM = "SYSTEM"
+
+
+class ExecutionError(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ErrorKind
+    code: str = Field(description="Machine-readable reason, e.g. OOMKilled, Timeout, UserError.")
+    message: str
+    traceback_tail: str | None = None
+
+
+class ResourceSpec(BaseModel):
+    """Requested or limited CPU (cores) and memory (bytes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpu: NonNegativeFloat | None = None
+    memory_bytes: NonNegativeInt | None = None
+
+
+class Resources(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests: ResourceSpec = ResourceSpec()
+    limits: ResourceSpec = ResourceSpec()
+
+
+class ResourceUsage(BaseModel):
+    """What a task attempt measurably used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpu_seconds: NonNegativeFloat = Field(description="User plus system CPU time.")
+    peak_memory_bytes: NonNegativeInt
+    wall_seconds: NonNegativeFloat
+
+
+class ExecutionPhaseChanged(ExecutionEventData):
+    event_type: ClassVar[str] = "contrail.execution.phase_changed"
+
+    phase: ExecutionPhase
+    error: ExecutionError | None = None
+
+
+class NodePhaseChanged(ExecutionEventData):
+    event_type: ClassVar[str] = "contrail.node.phase_changed"
+
+    node_id: str
+    phase: NodePhase
+    cache_hit: bool = False
+    error: ExecutionError | None = None
+
+
+class TaskAttemptPhaseChanged(ExecutionEventData):
+    event_type: ClassVar[str] = "contrail.task_attempt.phase_changed"
+
+    node_id: str
+    task: Identifier
+    attempt: NonNegativeInt
+    phase: TaskAttemptPhase
+    worker_id: str | None = None
+    error: ExecutionError | None = None
+    resources_requested: Resources = Resources()
+    resources_used: ResourceUsage | None = None
+    log_uri: str | None = None
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    cls.event_type: cls
+    for cls in (
+        TaskRegistered,
+        WorkflowRegistered,
+        LaunchPlanRegistered,
+        LaunchPlanStateChanged,
+        ProjectCreated,
+        ExecutionPhaseChanged,
+        NodePhaseChanged,
+        TaskAttemptPhaseChanged,
+    )
+}
+
+
+class UnknownEventType(ValueError):
+    """The record's ``type`` is not in the catalogue."""
+
+
+def decode_event(raw: bytes | str | dict[str, Any]) -> CloudEvent[Any]:
+    """Parse and validate one envelope, its ``data`` typed by the catalogue."""
+    import json
+
+    obj = json.loads(raw) if isinstance(raw, bytes | str) else raw
+    event_type = peek_type(obj)
+    data_cls = EVENT_TYPES.get(event_type)
+    if data_cls is None:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    return CloudEvent[data_cls].model_validate(obj)  # type: ignore[valid-type]

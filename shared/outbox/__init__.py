@@ -1,0 +1,6 @@
+"""The transactional outbox: write events with state, publish them after commit."""
+
+from shared.outbox.relay import OutboxRelay
+from shared.outbox.writer import OutboxMessage, enqueue
+
+__all__ = ["OutboxMessage", "OutboxRelay", "enqueue"]

@@ -1,0 +1,175 @@
+"""The outbox relay: publishes committed events to Kafka in order, then marks them sent.
+
+One relay per schema publishes at a time (it holds an advisory lock; others
+wait as standbys), so records leave in the order they were written. It wakes
+on the outbox's NOTIFY and otherwise looks again every few seconds. A crash
+after commit and before publish only delays an event; a crash after publish
+and before marking re-sends it with the same id, which consumers dedupe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+from opentelemetry import trace
+
+from shared.settings import InfraSettings
+from shared.telemetry import context_from_traceparent
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+
+def _lock_key(schema: str) -> int:
+    return int.from_bytes(
+        hashlib.sha256(f"outbox:{schema}".encode()).digest()[:8], "big", signed=True
+    )
+
+
+class OutboxRelay:
+    """Publishes one schema's outbox to Kafka."""
+
+    def __init__(
+        self,
+        settings: InfraSettings,
+        pool: asyncpg.Pool,
+        broker: KafkaBroker,
+        schema: str,
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._broker = broker
+        self._schema = schema
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    @property
+    def channel(self) -> str:
+        return f"contrail_outbox_{self._schema}"
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+
+    async def stop(self) -> None:
+        """Finish the batch in flight, then stop."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._lead()
+                backoff = 0.5
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("outbox relay lost PostgreSQL; retrying", extra={"error": str(exc)})
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _lead(self) -> None:
+        """Hold the schema's relay lock on a dedicated connection and drain while held."""
+        conn: asyncpg.Connection = await asyncpg.connect(self._settings.pg_dsn, timeout=5)
+        try:
+            while not await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1)", _lock_key(self._schema)
+            ):
+                if self._stopping.is_set():
+                    return
+                await self._sleep(self._settings.outbox_idle_poll_seconds)
+            await conn.add_listener(self.channel, self._on_notify)
+            log.info("outbox relay leading", extra={"schema": self._schema})
+            while not self._stopping.is_set():
+                self._wake.clear()
+                sent = await self.drain_once()
+                if sent >= self._settings.outbox_batch_size:
+                    continue
+                if sent == 0:
+                    await self._purge_sent()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wake.wait(), timeout=self._settings.outbox_idle_poll_seconds
+                    )
+        finally:
+            await conn.close()
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def drain_once(self) -> int:
+        """Publish one batch of unsent events in order; return how many were sent."""
+        rows = [
+            _Row(r["id"], r["topic"], r["key"], r["value"], json.loads(r["headers"]))
+            for r in await self._pool.fetch(
+                f'SELECT id, topic, key, value, headers FROM "{self._schema}".outbox '
+                "WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+                self._settings.outbox_batch_size,
+            )
+        ]
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            with tracer.start_as_current_span(
+                "outbox publish",
+                context=context_from_traceparent(row.headers.get("traceparent")),
+                kind=trace.SpanKind.INTERNAL,
+            ):
+                headers = {k: v for k, v in row.headers.items() if k != "traceparent"}
+                futures.append(
+                    await self._broker.publish(
+                        row.value, row.topic, key=row.key, headers=headers, no_confirm=True
+                    )
+                )
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        # Mark the prefix that Kafka acknowledged; the rest is retried in order.
+        sent_ids: list[int] = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning(
+                    "outbox publish failed; will retry",
+                    extra={"topic": row.topic, "error": repr(result)},
+                )
+                break
+            sent_ids.append(row.id)
+        if sent_ids:
+            await self._pool.execute(
+                f'UPDATE "{self._schema}".outbox SET sent_at = now() WHERE id = ANY($1::bigint[])',
+                sent_ids,
+            )
+        self.published += len(sent_ids)
+        if len(sent_ids) < len(rows):
+            await self._sleep(1.0)
+        return len(sent_ids)
+
+    async def _purge_sent(self) -> None:
+        await self._pool.execute(
+            f'DELETE FROM "{self._schema}".outbox '
+            "WHERE sent_at < now() - make_interval(secs => $1)",
+            self._settings.outbox_retention_hours * 3600,
+        )

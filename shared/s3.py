@@ -1,0 +1,92 @@
+"""The S3 store: one bucket, objects by key, presigned URLs.
+
+boto3 is synchronous; async callers wrap calls in ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.client import Config
+from botocore.exceptions import ClientError
+
+from shared.settings import InfraSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class ObjectNotFound(KeyError):
+    """No object is stored under the key."""
+
+
+class ObjectStore:
+    """Contrail's bucket in S3 (MinIO on the local stack)."""
+
+    def __init__(self, settings: InfraSettings) -> None:
+        self.bucket = settings.s3_bucket
+        self._client: S3Client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint,
+            aws_access_key_id=settings.s3_access_key,
+            aws_secret_access_key=settings.s3_secret_key,
+            region_name=settings.s3_region,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                connect_timeout=3,
+                read_timeout=30,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
+        )
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise
+            self._client.create_bucket(Bucket=self.bucket)
+
+    def check(self) -> None:
+        """Raise unless the bucket is reachable."""
+        self._client.head_bucket(Bucket=self.bucket)
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectNotFound(key) from exc
+            raise
+        return response["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return False
+            raise
+        return True
+
+    def presigned_put(self, key: str, expires_seconds: int = 3600) -> str:
+        """A URL through which anyone holding it may PUT the object."""
+        return self._client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key},
+            ExpiresIn=expires_seconds,
+        )
+
+    def presigned_get(self, key: str, expires_seconds: int = 3600) -> str:
+        """A URL through which anyone holding it may GET the object."""
+        return self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key},
+            ExpiresIn=expires_seconds,
+        )

@@ -1,0 +1,161 @@
+"""Settings, read from ``CONTRAIL_*`` environment variables.
+
+Every process reads one model: the infrastructure it talks to (``InfraSettings``)
+plus, for a service, its own listening address. Defaults match the local stack
+that ``contrail demo up`` starts, so nothing needs configuring on one machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import AliasChoices, Field, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES: tuple[str, ...] = ("registry", "launcher", "notifier", "metrics")
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "contrail"
+
+
+class InfraSettings(BaseSettings):
+    """Where PostgreSQL, Kafka and S3 are, and how topics are laid out."""
+
+    model_config = SettingsConfigDict(env_prefix="CONTRAIL_", extra="ignore")
+
+    # PostgreSQL: one database, one schema per service.
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 55432
+    pg_user: str = "contrail"
+    pg_password: str = "contrail"
+    pg_database: str = "contrail"
+    pg_pool_min: int = 1
+    pg_pool_max: int = 10
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_controller_port: int = 19093
+    kafka_partitions: int = 6
+    kafka_replication_factor: int = 1
+
+    # S3 (MinIO locally)
+    s3_endpoint: str = "http://127.0.0.1:19000"
+    s3_console_port: int = 19001
+    s3_access_key: str = "contrail"
+    s3_secret_key: str = "contrail-secret"
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "contrail"
+
+    # Gateway (nginx): the one URL the CLI talks to.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 18080
+
+    # Outbox relay
+    outbox_batch_size: int = 500
+    outbox_idle_poll_seconds: float = 5.0
+    outbox_retention_hours: float = 24.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def pg_dsn(self) -> str:
+        return (
+            f"postgresql://{self.pg_user}:{self.pg_password}"
+            f"@{self.pg_host}:{self.pg_port}/{self.pg_database}"
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+
+class ServiceSettings(InfraSettings):
+    """One service's settings: the infrastructure plus its own address."""
+
+    service_name: ClassVar[str] = ""
+    default_port: ClassVar[int] = 0
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    log_level: str = "INFO"
+    shutdown_grace_seconds: float = 10.0
+
+    def model_post_init(self, __context: object) -> None:
+        if self.port == 0:
+            self.port = self.default_port
+
+    @property
+    def schema_name(self) -> str:
+        """The PostgreSQL schema this service owns."""
+        return self.service_name
+
+
+def _port_field(service: str) -> int:
+    return Field(
+        default=0,
+        validation_alias=AliasChoices(f"CONTRAIL_{service.upper()}_PORT"),
+    )
+
+
+class RegistrySettings(ServiceSettings):
+    service_name: ClassVar[str] = "registry"
+    default_port: ClassVar[int] = 18101
+    port: int = _port_field("registry")
+    max_spec_bytes: int = 4 * 1024 * 1024
+    max_bundle_bytes: int = 256 * 1024 * 1024
+
+
+class LauncherSettings(ServiceSettings):
+    service_name: ClassVar[str] = "launcher"
+    default_port: ClassVar[int] = 18102
+    port: int = _port_field("launcher")
+
+
+class NotifierSettings(ServiceSettings):
+    service_name: ClassVar[str] = "notifier"
+    default_port: ClassVar[int] = 18103
+    port: int = _port_field("notifier")
+
+
+class MetricsSettings(ServiceSettings):
+    service_name: ClassVar[str] = "metrics"
+    default_port: ClassVar[int] = 18104
+    port: int = _port_field("metrics")
+
+
+class WorkerSettings(InfraSettings):
+    """A launcher worker: it runs task attempts and listens on no port."""
+
+    worker_concurrency: int = 2
+    worker_group: str = "contrail-workers"
+    log_level: str = "INFO"
+
+
+SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
+    "registry": RegistrySettings,
+    "launcher": LauncherSettings,
+    "notifier": NotifierSettings,
+    "metrics": MetricsSettings,
+}
+
+
+class StackSettings(InfraSettings):
+    """The local stack that ``contrail demo`` manages on one machine."""
+
+    home: Path = Field(
+        default=Path(".contrail"),
+        description="State of the local stack: data, logs and pid files.",
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Per-user cache for downloads and builds (Maven, Go, pip).",
+    )
+    kafka_version: str = "4.1.1"
+    minio_module: str = "github.com/minio/minio@latest"
+    ready_timeout_seconds: float = 60.0
+    worker_concurrency: int = 2
+
+    def service_settings(self) -> dict[str, ServiceSettings]:
+        return {name: cls() for name, cls in SERVICE_SETTINGS.items()}
