@@ -28,7 +28,7 @@ SERVICE_ROUTES: dict[str, tuple[str, ...]] = {
         "/api/v1/subscriptions",
         "/api/v1/deliveries",
     ),
-    "metrics": ("/api/v1/metrics",),
+    "metrics": ("/api/v1/usage",),
 }
 
 

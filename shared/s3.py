@@ -17,6 +17,23 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
+def _client(settings: InfraSettings, endpoint: str) -> S3Client:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key,
+        region_name=settings.s3_region,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            connect_timeout=3,
+            read_timeout=30,
+            retries={"max_attempts": 2, "mode": "standard"},
+        ),
+    )
+
+
 class ObjectNotFound(KeyError):
     """No object is stored under the key."""
 
@@ -26,19 +43,13 @@ class ObjectStore:
 
     def __init__(self, settings: InfraSettings) -> None:
         self.bucket = settings.s3_bucket
-        self._client: S3Client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint,
-            aws_access_key_id=settings.s3_access_key,
-            aws_secret_access_key=settings.s3_secret_key,
-            region_name=settings.s3_region,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                connect_timeout=3,
-                read_timeout=30,
-                retries={"max_attempts": 2, "mode": "standard"},
-            ),
+        self._client = _client(settings, settings.s3_endpoint)
+        # Presigned URLs name the address that their holders (the CLI, a
+        # browser) reach, which in containers is not the services' own.
+        self._signer = (
+            _client(settings, settings.s3_public_endpoint)
+            if settings.s3_public_endpoint
+            else self._client
         )
 
     def ensure_bucket(self) -> None:
@@ -77,7 +88,7 @@ class ObjectStore:
 
     def presigned_put(self, key: str, expires_seconds: int = 3600) -> str:
         """A URL through which anyone holding it may PUT the object."""
-        return self._client.generate_presigned_url(
+        return self._signer.generate_presigned_url(
             "put_object",
             Params={"Bucket": self.bucket, "Key": key},
             ExpiresIn=expires_seconds,
@@ -85,7 +96,7 @@ class ObjectStore:
 
     def presigned_get(self, key: str, expires_seconds: int = 3600) -> str:
         """A URL through which anyone holding it may GET the object."""
-        return self._client.generate_presigned_url(
+        return self._signer.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": key},
             ExpiresIn=expires_seconds,

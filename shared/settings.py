@@ -42,6 +42,11 @@ class InfraSettings(BaseSettings):
 
     # S3 (MinIO locally)
     s3_endpoint: str = "http://127.0.0.1:19000"
+    s3_public_endpoint: str | None = Field(
+        default=None,
+        description="The S3 address clients outside the services reach, for presigned URLs "
+        "(in containers the services' own address is not reachable from the host).",
+    )
     s3_console_port: int = 19001
     s3_access_key: str = "contrail"
     s3_secret_key: str = "contrail-secret"
