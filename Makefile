@@ -41,7 +41,7 @@ logs: install
 lint: install
 	$(VENV)/bin/ruff check $(PY_SOURCES)
 	$(VENV)/bin/ruff format --check $(PY_SOURCES)
-	$(VENV)/bin/mypy contrail shared services
+	$(VENV)/bin/mypy contrail shared services tests bench
 
 format: install
 	$(VENV)/bin/ruff check --fix $(PY_SOURCES)

@@ -118,7 +118,7 @@ def healthcheck_url(service: dict[str, Any]) -> str:
     text = test if isinstance(test, str) else " ".join(str(word) for word in test)
     urls = re.findall(r"https?://[^\s'\"]+", text)
     assert len(urls) == 1, f"expected one URL in the healthcheck {text!r}"
-    return urls[0]
+    return str(urls[0])
 
 
 def depends_on(service: dict[str, Any]) -> dict[str, str]:
@@ -337,15 +337,15 @@ class Gateway:
                 and location.directive.child("proxy_pass") is not None
             ):
                 return Answer(status=301, body=location.pattern, location=location)
-        location = self.select(uri)
-        assert location is not None, f"no location matches {uri}"
-        block = location.directive
+        selected = self.select(uri)
+        assert selected is not None, f"no location matches {uri}"
+        block = selected.directive
         returned = block.child("return")
         if returned is not None:
             body = returned.args[1] if len(returned.args) > 1 else None
-            return Answer(status=int(returned.args[0]), body=body, location=location)
+            return Answer(status=int(returned.args[0]), body=body, location=selected)
         proxy = block.child("proxy_pass")
-        assert proxy is not None, f"location {location.pattern} neither returns nor proxies"
+        assert proxy is not None, f"location {selected.pattern} neither returns nor proxies"
         target = urlsplit(proxy.args[0])
         assert target.scheme == "http", proxy.args
         assert target.hostname, proxy.args
@@ -361,10 +361,10 @@ class Gateway:
                 break
         if target.path:
             # proxy_pass with a URI replaces the part the (prefix) location matched.
-            assert location.modifier in ("", "^~"), "a URI in proxy_pass needs a prefix location"
+            assert selected.modifier in ("", "^~"), "a URI in proxy_pass needs a prefix location"
             assert not rewrites, "rewrite and a URI in proxy_pass are not simulated together"
-            path = target.path + uri[len(location.pattern) :]
-        return Answer(upstream=target.hostname, path=path, location=location)
+            path = target.path + uri[len(selected.pattern) :]
+        return Answer(upstream=target.hostname, path=path, location=selected)
 
 
 @pytest.fixture(scope="module")

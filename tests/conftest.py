@@ -1,0 +1,49 @@
+"""The infrastructure the tests run against.
+
+``CONTRAIL_TEST_STACK`` chooses it:
+
+- ``local`` (the default): the local stack of ``contrail demo up``, brought up
+  if it is not healthy, and stopped after the session if this session started it;
+- ``docker``: Kafka, PostgreSQL and MinIO in testcontainers (needs a Docker
+  engine), with the services, gateway and worker as local processes;
+- ``external``: services already running, named by the ``CONTRAIL_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from shared.settings import StackSettings
+
+
+def _stack_mode() -> str:
+    return os.environ.get("CONTRAIL_TEST_STACK", "local").lower()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackSettings]:
+    """Settings that point at a healthy stack, for the whole session."""
+    mode = _stack_mode()
+    if mode == "external":
+        yield StackSettings()
+        return
+    if mode == "docker":
+        from tests.infra_docker import docker_stack
+
+        with docker_stack() as settings:
+            yield settings
+        return
+    if mode != "local":
+        raise pytest.UsageError(f"CONTRAIL_TEST_STACK={mode!r}: use local, docker or external")
+    from contrail.demo.stack import Stack
+
+    local = Stack(StackSettings())
+    started_here = not local.is_healthy()
+    if started_here:
+        local.up(progress=False)
+    yield local.settings
+    if started_here and not os.environ.get("CONTRAIL_TEST_KEEP_STACK"):
+        local.down()
