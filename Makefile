@@ -10,7 +10,7 @@ UV := $(UV_HOME)/bin/uv
 PYTHON ?= python3
 VENV := .venv
 CONTRAIL := $(VENV)/bin/contrail
-PY_SOURCES := contrail shared services tests bench examples
+PY_SOURCES := $(wildcard contrail shared services tests bench examples)
 
 .PHONY: install demo up down status logs test lint format unit integration clean
 
