@@ -98,10 +98,14 @@ class EntityRef(_Spec):
 
 
 class CodeLocation(_Spec):
-    """Where a Python task's function lives inside the code bundle."""
+    """Where a Python task's function lives: a module of the code bundle."""
 
     module: str
     function: str
+    bundle: str | None = Field(
+        default=None,
+        description="s3:// URI of the source tarball (set at registration), digest-addressed.",
+    )
 
 
 class TaskSpec(_Spec):
