@@ -151,7 +151,8 @@ def can_assign(source: LiteralType, target: LiteralType) -> bool:
         case RecordType(), RecordType():
             return source.json_schema == target.json_schema
         case BlobType(), BlobType():
-            return source.kind == target.kind and (not target.format or source.format == target.format)
+            same_format = not target.format or source.format == target.format
+            return source.kind == target.kind and same_format
     return False
 
 
@@ -211,7 +212,11 @@ def value_errors(t: LiteralType, value: Any, path: str = "") -> list[str]:
         case ListType():
             if not isinstance(value, list):
                 return wrong(render(t))
-            return [e for i, item in enumerate(value) for e in value_errors(t.item, item, f"{path}[{i}]")]
+            return [
+                e
+                for i, item in enumerate(value)
+                for e in value_errors(t.item, item, f"{path}[{i}]")
+            ]
         case DictType():
             if not isinstance(value, dict):
                 return wrong(render(t))
