@@ -1,0 +1,181 @@
+"""Checks of what arrives before it is a spec: identifiers, and keys given twice in JSON.
+
+``Node.inputs`` and the other maps of a spec are JSON objects, so a key given
+twice (an input bound twice) is lost by a plain ``json.loads``, which keeps the
+last value. ``duplicate_keys_hook`` records such keys while parsing and
+``duplicate_key_errors`` turns them into errors that name the node and input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from services.registry.domain.errors import CompileError, ErrorCode
+from services.registry.domain.json_paths import JsonPath, render_path
+from shared.identifiers import NAME_PATTERN
+from shared.specs import ENTITY_NAME_PATTERN, VERSION_PATTERN
+
+_IDENTIFIER_RULES: tuple[tuple[str, str, str], ...] = (
+    (
+        "project",
+        NAME_PATTERN,
+        "1 to 128 lower-case letters, digits, '_', '.' or '-', starting and ending with a "
+        "letter or digit",
+    ),
+    (
+        "domain",
+        NAME_PATTERN,
+        "1 to 128 lower-case letters, digits, '_', '.' or '-', starting and ending with a "
+        "letter or digit",
+    ),
+    (
+        "name",
+        ENTITY_NAME_PATTERN,
+        "1 to 255 letters, digits, '_', '.' or '-', starting with a letter or '_'",
+    ),
+    (
+        "version",
+        VERSION_PATTERN,
+        "1 to 128 letters, digits, '_', '.' or '-', starting with a letter, digit or '_'",
+    ),
+)
+
+
+def identifier_errors(project: str, domain: str, name: str, version: str) -> list[str]:
+    """One message per invalid part of an identifier, naming the part and the rule it breaks.
+
+    Empty when the identifier is valid. Never raises.
+    """
+    errors: list[str] = []
+    for (part, pattern, rule), value in zip(
+        _IDENTIFIER_RULES, (project, domain, name, version), strict=True
+    ):
+        if not isinstance(value, str) or re.fullmatch(pattern, value) is None:
+            errors.append(f"{part} {value!r} is not valid: it must be {rule}")
+    return errors
+
+
+class DuplicateKeys:
+    """An ``object_pairs_hook`` for ``json.loads`` that records the keys given twice.
+
+    Use a fresh one for each document::
+
+        hook = duplicate_keys_hook()
+        document = json.loads(body, object_pairs_hook=hook)
+        errors = duplicate_key_errors(document, hook.paths)
+
+    The document is what ``json.loads`` alone gives (the last value of a
+    duplicate key wins). ``paths`` are complete when the document is a JSON
+    object, as request bodies are.
+    """
+
+    def __init__(self) -> None:
+        # Duplicates found inside objects not yet placed in their parent, by the object's
+        # id: the parser holds each object until its parent is built, which claims them.
+        self._pending: dict[int, list[JsonPath]] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built: dict[str, Any] = {}
+        found: list[JsonPath] = []
+        for key, value in pairs:
+            if key in built:
+                found.append((key,))
+            found.extend((key, *rest) for rest in self._claim(value))
+            built[key] = value
+        if found:
+            self._pending[id(built)] = found
+        return built
+
+    def _claim(self, value: Any) -> list[JsonPath]:
+        if not self._pending:
+            return []
+        if isinstance(value, dict):
+            return self._pending.pop(id(value), [])
+        if isinstance(value, list):
+            return [(i, *rest) for i, item in enumerate(value) for rest in self._claim(item)]
+        return []
+
+    @property
+    def paths(self) -> list[JsonPath]:
+        """The path of every key given twice, in document order (a key given three times
+        is listed twice)."""
+        return [path for paths in self._pending.values() for path in paths]
+
+
+def duplicate_keys_hook() -> DuplicateKeys:
+    """A fresh ``object_pairs_hook`` recording duplicate keys (see ``DuplicateKeys``)."""
+    return DuplicateKeys()
+
+
+def duplicate_key_errors(document: Any, paths: Iterable[JsonPath]) -> list[CompileError]:
+    """Errors for keys given twice in ``document`` (a registration body or a bare spec).
+
+    An input bound twice on a node (``...nodes[i].inputs.x``, also in branch
+    cases) is ``twice_bound_input`` naming the node and the input; so is a
+    workflow output bound twice and a launch plan input given twice among its
+    default or fixed inputs. Any other key given twice is ``duplicate_key``.
+    Never raises.
+    """
+    errors: list[CompileError] = []
+    for path in paths:
+        errors.append(_duplicate_key_error(document, path))
+    return errors
+
+
+def _duplicate_key_error(document: Any, path: JsonPath) -> CompileError:
+    where = render_path(path)
+    key = str(path[-1]) if path else ""
+    parent = path[:-1]
+    container = parent[-1] if parent else None
+    holder = parent[:-1]
+    if container == "inputs" and _is_node_path(holder):
+        node = _lookup(document, holder)
+        node_id = node.get("id") if isinstance(node, dict) else None
+        node_id = node_id if isinstance(node_id, str) else None
+        return CompileError(
+            ErrorCode.TWICE_BOUND_INPUT,
+            f"input '{key}' of node {node_id or render_path(holder)} is bound twice ({where})",
+            node=node_id,
+            input=key,
+        )
+    if container == "outputs" and holder in ((), ("spec",)):
+        return CompileError(
+            ErrorCode.TWICE_BOUND_INPUT,
+            f"workflow output '{key}' is bound twice ({where})",
+            input=key,
+        )
+    if container in ("default_inputs", "fixed_inputs") and holder in ((), ("spec",)):
+        return CompileError(
+            ErrorCode.TWICE_BOUND_INPUT,
+            f"launch plan input '{key}' is given twice in {container} ({where})",
+            input=key,
+        )
+    if container in ("inputs", "outputs") and holder and holder[-1] == "interface":
+        kind = "input" if container == "inputs" else "output"
+        return CompileError(
+            ErrorCode.DUPLICATE_KEY,
+            f"{kind} '{key}' is declared twice in the interface ({where})",
+            input=key,
+        )
+    return CompileError(ErrorCode.DUPLICATE_KEY, f"key '{key}' is given twice ({where})")
+
+
+def _is_node_path(path: JsonPath) -> bool:
+    """Whether ``path`` addresses a node: ``nodes[i]``, a branch case's ``then`` or an
+    ``otherwise``."""
+    if len(path) >= 2 and path[-2] == "nodes" and isinstance(path[-1], int):
+        return True
+    return bool(path) and path[-1] in ("then", "otherwise")
+
+
+def _lookup(document: Any, path: JsonPath) -> Any:
+    current = document
+    for part in path:
+        in_list = isinstance(part, int) and isinstance(current, list) and 0 <= part < len(current)
+        in_dict = isinstance(part, str) and isinstance(current, dict) and part in current
+        if not (in_list or in_dict):
+            return None
+        current = current[part]
+    return current
