@@ -5,6 +5,8 @@ boto3 is synchronous; async callers wrap calls in ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
@@ -32,6 +34,13 @@ def _client(settings: InfraSettings, endpoint: str) -> S3Client:
             retries={"max_attempts": 2, "mode": "standard"},
         ),
     )
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    url: str
+    headers: dict[str, str]
+    """Headers the client must send with the PUT exactly as given (they are signed)."""
 
 
 class ObjectNotFound(KeyError):
@@ -92,6 +101,28 @@ class ObjectStore:
             "put_object",
             Params={"Bucket": self.bucket, "Key": key},
             ExpiresIn=expires_seconds,
+        )
+
+    def presigned_upload(
+        self, key: str, sha256: bytes, size: int, expires_seconds: int = 3600
+    ) -> PresignedUpload:
+        """A PUT URL that accepts only the ``size`` bytes whose SHA-256 is ``sha256``.
+
+        S3 (and MinIO) refuse a PUT without the checksum header, or with other bytes.
+        """
+        checksum = base64.b64encode(sha256).decode()
+        url = self._signer.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ChecksumSHA256": checksum,
+                "ContentLength": size,
+            },
+            ExpiresIn=expires_seconds,
+        )
+        return PresignedUpload(
+            url, {"x-amz-checksum-sha256": checksum, "content-length": str(size)}
         )
 
     def presigned_get(self, key: str, expires_seconds: int = 3600) -> str:

@@ -1,0 +1,184 @@
+"""Registering tasks, workflows and launch plans.
+
+Each registration is one transaction that stores the entity (creating its
+project when needed) and writes its events to the outbox. An identical spec
+under a registered identifier changes nothing; a different one is a conflict
+that says what differs. Workflows are compiled against what they reference
+before anything is written, so a failure stores nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from services.registry.adapters.entities import EntityRepository, NewEntity, StoredEntity
+from services.registry.adapters.projects import ProjectRepository
+from services.registry.domain.compiler import compile_workflow, direct_references
+from services.registry.domain.diff import spec_differences
+from services.registry.domain.errors import CompilationFailed, CompileError
+from services.registry.domain.launch_plans import check_launch_plan
+from services.registry.service_layer.errors import (
+    CompileRejected,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+)
+from services.registry.service_layer.events import registered
+from services.registry.service_layer.projects import check_domain, ensure_project
+from shared.db import transaction
+from shared.db.pool import Connection
+from shared.identifiers import Identifier, ResourceType
+from shared.outbox import enqueue
+from shared.specs import (
+    LaunchPlanSpec,
+    TaskSpec,
+    WorkflowClosure,
+    WorkflowSpec,
+    canonical_json,
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The outcome: ``created`` is False when an identical spec was registered already."""
+
+    identifier: Identifier
+    digest: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class _Submitted:
+    identifier: Identifier
+    spec: BaseModel
+    spec_bytes: bytes
+    digest: str
+
+    @classmethod
+    def of(
+        cls, identifier: Identifier, spec: TaskSpec | WorkflowSpec | LaunchPlanSpec
+    ) -> _Submitted:
+        if spec.name != identifier.name:
+            message = f"the spec's name {spec.name!r} is not the identifier's {identifier.name!r}"
+            raise InvalidRequest(message, [{"field": "spec.name", "message": message}])
+        spec_bytes = canonical_json(spec)
+        return cls(identifier, spec, spec_bytes, hashlib.sha256(spec_bytes).hexdigest())
+
+
+async def register_task(pool: asyncpg.Pool, identifier: Identifier, spec: TaskSpec) -> Registration:
+    submitted = _Submitted.of(identifier, spec)
+    async with pool.acquire() as conn:
+        if (outcome := await _already_registered(conn, submitted)) is not None:
+            return outcome
+    return await _store(
+        pool, submitted, NewEntity(identifier, submitted.digest, submitted.spec_bytes)
+    )
+
+
+async def register_workflow(
+    pool: asyncpg.Pool, identifier: Identifier, spec: WorkflowSpec
+) -> Registration:
+    """Compile ``spec`` against the tasks and workflows it references, then store both."""
+    submitted = _Submitted.of(identifier, spec)
+    async with pool.acquire() as conn:
+        if (outcome := await _already_registered(conn, submitted)) is not None:
+            return outcome
+        task_ids, workflow_ids = direct_references(
+            spec, identifier.project, identifier.domain, identifier.version
+        )
+        entities = EntityRepository(conn)
+        task_specs = await entities.task_specs(task_ids)
+        closures = await entities.workflow_closures(workflow_ids)
+    tasks = {ref: TaskSpec.model_validate_json(raw) for ref, raw in task_specs.items()}
+    sub_workflows = {ref: WorkflowClosure.model_validate_json(raw) for ref, raw in closures.items()}
+    try:
+        closure = compile_workflow(identifier, spec, tasks, sub_workflows)
+    except CompilationFailed as exc:
+        raise _rejected(str(exc), exc.errors) from exc
+    entity = NewEntity(
+        identifier, submitted.digest, submitted.spec_bytes, closure_bytes=canonical_json(closure)
+    )
+    return await _store(pool, submitted, entity)
+
+
+async def register_launch_plan(
+    pool: asyncpg.Pool, identifier: Identifier, spec: LaunchPlanSpec
+) -> Registration:
+    """Check ``spec`` against its (registered) workflow's interface, then store it, inactive."""
+    submitted = _Submitted.of(identifier, spec)
+    if spec.workflow.resource_type is not ResourceType.WORKFLOW:
+        message = f"a launch plan launches a workflow, not a {spec.workflow.resource_type.value}"
+        raise InvalidRequest(
+            message, [{"field": "spec.workflow.resource_type", "message": message}]
+        )
+    workflow_id = spec.workflow.resolve(identifier.project, identifier.domain, identifier.version)
+    async with pool.acquire() as conn:
+        if (outcome := await _already_registered(conn, submitted)) is not None:
+            return outcome
+        workflow = await EntityRepository(conn).get(workflow_id, closure=False)
+    if workflow is None:
+        raise NotFound(
+            f"workflow {workflow_id.urn} is not registered; register it before its launch plans",
+            [{"field": "spec.workflow", "identifier": workflow_id.model_dump(mode="json")}],
+        )
+    assert workflow.spec_bytes is not None
+    errors = check_launch_plan(spec, WorkflowSpec.model_validate_json(workflow.spec_bytes))
+    if errors:
+        raise _rejected(f"launch plan {identifier.name!r} does not fit its workflow", errors)
+    entity = NewEntity(identifier, submitted.digest, submitted.spec_bytes, workflow_id=workflow.id)
+    return await _store(pool, submitted, entity)
+
+
+def _rejected(message: str, errors: list[CompileError]) -> CompileRejected:
+    return CompileRejected(message, [error.as_dict() for error in errors])
+
+
+async def _already_registered(conn: Connection, submitted: _Submitted) -> Registration | None:
+    """The outcome when the identifier is taken (or its domain refused), else None."""
+    identifier = submitted.identifier
+    existing = await EntityRepository(conn).get(identifier, closure=False)
+    if existing is not None:
+        return _same_or_conflict(existing, submitted)
+    project = await ProjectRepository(conn).get(identifier.project)
+    if project is not None:
+        check_domain(project, identifier.domain)
+    return None
+
+
+def _same_or_conflict(existing: StoredEntity, submitted: _Submitted) -> Registration:
+    if existing.digest == submitted.digest:
+        return Registration(existing.identifier, existing.digest, created=False)
+    assert existing.spec_bytes is not None
+    registered_spec: dict[str, Any] = json.loads(existing.spec_bytes)
+    differences = spec_differences(registered_spec, submitted.spec.model_dump(mode="json"))
+    kind = existing.identifier.resource_type.value.replace("_", " ")
+    raise Conflict(
+        f"{kind} {existing.identifier.urn} is registered with a different spec "
+        f"(digest {existing.digest}); register the change under a new version",
+        differences,
+    )
+
+
+async def _store(pool: asyncpg.Pool, submitted: _Submitted, entity: NewEntity) -> Registration:
+    identifier = submitted.identifier
+    async with transaction(pool) as conn:
+        await ensure_project(conn, identifier.project, identifier.domain)
+        entities = EntityRepository(conn)
+        try:
+            stored = await entities.insert(entity)
+        except asyncpg.UntranslatableCharacterError as exc:
+            message = "the spec contains a character PostgreSQL cannot store (\\u0000)"
+            raise InvalidRequest(message, [{"field": "spec", "message": message}]) from exc
+        if stored is None:
+            # Registered concurrently since we looked: the same rules apply.
+            existing = await entities.get(identifier, closure=False)
+            assert existing is not None
+            return _same_or_conflict(existing, submitted)
+        await enqueue(conn, [registered(identifier, submitted.digest)])
+    return Registration(identifier, submitted.digest, created=True)
