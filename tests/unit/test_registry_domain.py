@@ -298,7 +298,9 @@ def test_a_schedule_must_parse_and_its_kickoff_input_be_a_datetime() -> None:
         ("webhook", "ftp://example.com/x"),
         ("webhook", "https://"),
         ("slack", "http://hooks.slack.com/x"),
-        ("slack", "#general"),
+        ("slack", "#gen eral"),
+        ("slack", "slack://token/#general"),
+        ("teams", "#general"),
         ("teams", "https://exa mple.com"),
         ("pagerduty", " "),
         ("pagerduty", ""),
@@ -313,6 +315,15 @@ def test_notification_recipients_must_fit_their_channel(channel: str, recipient:
 
     assert summary(errors) == [("invalid_notification", None)]
     assert f"notification 0 ({channel})" in errors[0].message
+
+
+@pytest.mark.parametrize("recipient", ["#alerts", "alerts", "https://hooks.slack.com/services/x"])
+def test_slack_takes_a_webhook_or_a_channel(recipient: str) -> None:
+    spec = plan(
+        notifications=[{"phases": ["FAILED"], "channel": "slack", "recipients": [recipient]}]
+    )
+
+    assert check_launch_plan(spec, WORKFLOW) == []
 
 
 def test_a_notification_without_phases_or_recipients_is_invalid() -> None:

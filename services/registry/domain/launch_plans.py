@@ -11,6 +11,7 @@ from shared.literals import DATETIME, can_assign, render, value_errors
 from shared.specs import ChannelKind, LaunchPlanSpec, Notification, WorkflowSpec
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_SLACK_CHANNEL = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def check_launch_plan(spec: LaunchPlanSpec, workflow: WorkflowSpec) -> list[CompileError]:
@@ -145,7 +146,11 @@ def _recipient_problem(channel: ChannelKind, recipient: str) -> str | None:
         case ChannelKind.WEBHOOK:
             ok = _is_url(recipient, ("http", "https"))
             return None if ok else "is not an http(s) URL"
-        case ChannelKind.SLACK | ChannelKind.TEAMS:
+        case ChannelKind.SLACK:
+            # A webhook URL, or a channel that the notifier's Slack app posts to.
+            ok = _is_url(recipient, ("https",)) or bool(_SLACK_CHANNEL.fullmatch(recipient))
+            return None if ok else "is neither an https webhook URL nor a channel like #alerts"
+        case ChannelKind.TEAMS:
             return None if _is_url(recipient, ("https",)) else "is not an https webhook URL"
         case ChannelKind.PAGERDUTY:
             ok = bool(recipient) and not any(c.isspace() for c in recipient)
