@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from collections.abc import Callable
+from typing import cast
+
 import typer
 
 from contrail.cli.demo import app as demo_app
+from contrail.cli.get import app as get_app
+from contrail.cli.init import init
+from contrail.cli.launchplan import app as launchplan_app
+from contrail.cli.package import package
+from contrail.cli.register import app as register_app
 
 app = typer.Typer(
     name="contrail",
@@ -12,7 +22,24 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(register_app, name="register")
+app.command("package")(package)
+app.add_typer(get_app, name="get")
+app.add_typer(launchplan_app, name="launchplan")
+app.command("init")(init)
 app.add_typer(demo_app, name="demo")
+
+
+def _mount_run(target: typer.Typer) -> None:
+    """Mount ``contrail run`` from ``contrail.cli.run`` when that module is installed."""
+    if importlib.util.find_spec("contrail.cli.run") is None:
+        return
+    module = importlib.import_module("contrail.cli.run")
+    register_run_command = cast(Callable[[typer.Typer], None], module.register_run_command)
+    register_run_command(target)
+
+
+_mount_run(app)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,1 @@
+"""The example project's workflows: one module per feature of the SDK."""
