@@ -357,6 +357,36 @@ _SPEC_MODELS: dict[str, type[TaskSpec] | type[WorkflowSpec] | type[LaunchPlanSpe
 }
 
 
+class DuplicateKeyError(ValueError):
+    """A key given twice in one mapping: one of the values would be silently lost."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in mapping:
+            raise DuplicateKeyError(f"key {key!r} is given twice in one object")
+        mapping[key] = value
+    return mapping
+
+
+def _unique_key_loader() -> type[Any]:
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise DuplicateKeyError(f"key {key!r} is given twice (line {line})")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def read_spec_documents(path: Path) -> list[AnySpec]:
     """The specs of a JSON or YAML file of ``{kind, spec}`` documents.
 
@@ -366,6 +396,7 @@ def read_spec_documents(path: Path) -> list[AnySpec]:
     """
     import yaml
 
+    _UniqueKeyLoader = _unique_key_loader()
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -373,15 +404,21 @@ def read_spec_documents(path: Path) -> list[AnySpec]:
     documents: list[Any]
     if path.suffix.lower() == ".json":
         try:
-            loaded = json.loads(text)
+            loaded = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise CLIError(
                 f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from exc
+        except DuplicateKeyError as exc:
+            raise CLIError(f"{path}: {exc}") from exc
         documents = loaded if isinstance(loaded, list) else [loaded]
     else:
         try:
-            documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+            documents = [
+                doc for doc in yaml.load_all(text, Loader=_UniqueKeyLoader) if doc is not None
+            ]
+        except DuplicateKeyError as exc:
+            raise CLIError(f"{path}: {exc}") from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

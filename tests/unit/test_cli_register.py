@@ -144,6 +144,8 @@ def test_spec_documents_json_yaml_and_lists(tmp_path: Path) -> None:
         ("bad.yaml", "just a string\n", "expected a mapping with kind and spec"),
         ("bad.yaml", "kind: job\nspec: {}\n", "unknown kind 'job'"),
         ("bad.yaml", "kind: task\nspec: {name: '1bad'}\n", "not a valid task spec: spec."),
+        ("dup.json", '{"kind": "task", "kind": "workflow"}', "key 'kind' is given twice"),
+        ("dup.yaml", "kind: task\nspec:\n  name: a\n  name: b\n", "'name' is given twice (line 4)"),
     ],
 )
 def test_bad_spec_documents_name_file_and_place(
