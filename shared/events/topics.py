@@ -6,8 +6,11 @@ REGISTRY = "contrail.registry"
 EXECUTIONS = "contrail.executions"
 DISPATCH = "contrail.dispatch"
 NOTIFICATIONS = "contrail.notifications"
+# Internal, between the engine and the workers (see shared/dispatch.py).
+ATTEMPTS = "contrail.attempts"
+CONTROL = "contrail.control"
 
-ALL_TOPICS: tuple[str, ...] = (REGISTRY, EXECUTIONS, DISPATCH, NOTIFICATIONS)
+ALL_TOPICS: tuple[str, ...] = (REGISTRY, EXECUTIONS, DISPATCH, NOTIFICATIONS, ATTEMPTS, CONTROL)
 
 
 def dead_letter(topic: str) -> str:
