@@ -116,6 +116,12 @@ class LauncherSettings(ServiceSettings):
     service_name: ClassVar[str] = "launcher"
     default_port: ClassVar[int] = 18102
     port: int = _port_field("launcher")
+    engine_system_retries: int = Field(
+        default=3, ge=0, description="Retries of an attempt lost to a system error (a dead worker)."
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A running attempt silent this long has lost its worker."
+    )
 
 
 class NotifierSettings(ServiceSettings):
@@ -135,6 +141,11 @@ class WorkerSettings(InfraSettings):
 
     worker_concurrency: int = 2
     worker_group: str = "contrail-workers"
+    worker_heartbeat_interval_seconds: float = Field(default=2.0, gt=0)
+    worker_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    worker_cache_dir: Path | None = Field(
+        default=None, description="Code bundles by digest (default: <cache_dir>/worker)."
+    )
     log_level: str = "INFO"
 
 

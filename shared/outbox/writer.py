@@ -28,16 +28,38 @@ class OutboxMessage:
         return headers
 
 
-async def enqueue(conn: Connection, messages: Sequence[OutboxMessage]) -> None:
+@dataclass(frozen=True)
+class OutboxRecord:
+    """A plain JSON record (not a CloudEvent), e.g. an attempt dispatched to the workers."""
+
+    topic: str
+    key: str | None
+    record_id: str
+    value: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def record_headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.headers}
+        if "traceparent" not in headers and (traceparent := current_traceparent()):
+            headers["traceparent"] = traceparent
+        return headers
+
+
+async def enqueue(conn: Connection, messages: Sequence[OutboxMessage | OutboxRecord]) -> None:
     """Add ``messages`` to the outbox of the schema on ``conn``'s search path.
 
     Must run inside the transaction that writes the state the events describe:
-    they are published if, and only if, it commits.
+    they are published if, and only if, it commits, in the order given.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("outbox writes belong inside the state's transaction")
     rows = []
     for message in messages:
+        if isinstance(message, OutboxRecord):
+            key = message.key.encode() if message.key is not None else None
+            headers = json.dumps(message.record_headers())
+            rows.append((message.record_id, message.topic, key, message.value, headers))
+            continue
         event = message.event
         if event.traceparent is None and (traceparent := current_traceparent()):
             event = event.model_copy(update={"traceparent": traceparent})

@@ -19,7 +19,7 @@ from shared.db import transaction
 from shared.events import CONTENT_TYPE, CloudEvent, source_of
 from shared.events.catalogue import TaskRegistered
 from shared.identifiers import Identifier, ResourceType
-from shared.outbox import OutboxMessage, OutboxRelay, enqueue
+from shared.outbox import OutboxMessage, OutboxRecord, OutboxRelay, enqueue
 from shared.settings import StackSettings
 from tests.integration.conftest import Consume, Record
 
@@ -190,3 +190,18 @@ async def test_a_relay_killed_between_commit_and_publish_delivers_once_after_res
 
     assert _ids(records) == [event.id]
     assert await _eventually_sent(pool, event.id)
+
+
+async def test_plain_records_and_events_leave_in_the_order_they_were_written(
+    pool: asyncpg.Pool, relay: OutboxRelay, topic: str, consume: Consume
+) -> None:
+    event = _event("before_dispatch")
+    dispatch = OutboxRecord(topic, "exec-1", "dispatch-1", b'{"kind":"dispatch"}')
+    async with transaction(pool) as conn:
+        await enqueue(conn, [OutboxMessage(topic, "exec-1", event), dispatch])
+
+    records = await consume(topic, until=lambda rs: len(rs) >= 2)
+
+    assert [r.value for r in records] == [event.to_json(), b'{"kind":"dispatch"}']
+    assert records[1].headers["content-type"] == b"application/json"
+    assert records[1].key == b"exec-1"
