@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from services.registry.domain import cron
 from services.registry.domain.diff import spec_differences
 from services.registry.domain.errors import CompilationFailed, CompileError, ErrorCode
 from services.registry.domain.interfaces import interface_errors
@@ -19,6 +18,7 @@ from services.registry.domain.validation import (
     duplicate_keys_hook,
     identifier_errors,
 )
+from shared import cron
 from shared.specs import ChannelKind, LaunchPlanSpec, Notification, TypedInterface, WorkflowSpec
 
 

@@ -1,8 +1,9 @@
 """The registry's domain: pure code, no I/O.
 
 The compiler (``compiler``) turns a workflow spec into the closure the
-launcher runs; ``launch_plans`` checks a launch plan against its workflow;
-``cron`` parses schedules; ``diff`` says what differs on a conflicting
+launcher runs; ``launch_plans`` checks a launch plan against its workflow
+(schedules with ``shared.cron``);
+``diff`` says what differs on a conflicting
 re-registration; ``validation`` checks identifiers and keys given twice in
 JSON bodies. Every check reports ``CompileError``s (``errors``).
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from services.registry.domain import cron
 from services.registry.domain.errors import CompileError, ErrorCode
+from shared import cron
 from shared.literals import DATETIME, can_assign, render, value_errors
 from shared.specs import ChannelKind, LaunchPlanSpec, Notification, WorkflowSpec
 
