@@ -141,12 +141,51 @@ class WorkerSettings(InfraSettings):
 
     worker_concurrency: int = 2
     worker_group: str = "contrail-workers"
-    worker_heartbeat_interval_seconds: float = Field(default=2.0, gt=0)
-    worker_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    worker_heartbeat_interval_seconds: float = Field(
+        default=2.0, gt=0, description="How often a running attempt is reported alive."
+    )
+    worker_shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM, how long running attempts may still run before they are stopped.",
+    )
     worker_cache_dir: Path | None = Field(
-        default=None, description="Code bundles by digest (default: <cache_dir>/worker)."
+        default=None,
+        description="Unpacked code bundles by digest, shared by the workers of a machine "
+        "(default: <CONTRAIL_HOME>/worker-cache, else ~/.cache/contrail/worker).",
+    )
+    worker_log_sync_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="How often a running attempt's stdout and stderr are copied to S3.",
+    )
+    worker_max_warm_bundles: int = Field(
+        default=4, ge=1, description="Code bundles that keep a warm interpreter."
+    )
+    worker_inline_outputs_bytes: int = Field(
+        default=256 * 1024,
+        ge=0,
+        description="Outputs whose JSON is larger go to S3 (outputs_uri) instead of the report.",
+    )
+    worker_fetch_max_wait_ms: int = Field(
+        default=5, ge=0, description="How long a fetch of contrail.dispatch waits for records."
+    )
+    home: Path | None = Field(
+        default=None, description="The local stack's state folder (CONTRAIL_HOME), if any."
     )
     log_level: str = "INFO"
+
+    def cache_dir(self) -> Path:
+        """Where code bundles are unpacked, by digest."""
+        if self.worker_cache_dir is not None:
+            return self.worker_cache_dir.expanduser().resolve()
+        if self.home is not None:
+            return (self.home / "worker-cache").expanduser().resolve()
+        return Path.home() / ".cache" / "contrail" / "worker"
+
+    def work_dir(self, worker_id: str) -> Path:
+        """This worker's own folder for attempts' logs and working folders."""
+        return self.cache_dir() / "work" / worker_id
 
 
 SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {

@@ -41,8 +41,10 @@ def stack() -> Iterator[StackSettings]:
     from contrail.demo.stack import Stack
 
     local = Stack(StackSettings())
-    started_here = not local.is_healthy()
-    if started_here:
+    # Stop afterwards only a stack this session started from nothing: one that
+    # was partly running (a developer restarting a service) stays up.
+    started_here = not local.running()
+    if not local.is_healthy():
         local.up(progress=False)
     yield local.settings
     if started_here and not os.environ.get("CONTRAIL_TEST_KEEP_STACK"):

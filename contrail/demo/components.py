@@ -463,7 +463,8 @@ class Worker(ProcessComponent):
     """A launcher worker; it listens on no port, so alive is healthy."""
 
     name = "worker"
-    grace_seconds = 20.0
+    # Longer than the worker's own grace for running attempts (30 s by default).
+    grace_seconds = 40.0
 
     def endpoint(self) -> str:
         return f"concurrency {self.settings.worker_concurrency}"

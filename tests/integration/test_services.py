@@ -80,24 +80,31 @@ def test_a_service_stops_cleanly_on_sigterm(stack: StackSettings) -> None:
     assert all(entry["service"] == "metrics" for entry in logs)
 
 
-async def test_the_worker_dead_letters_what_it_cannot_run_yet(
+async def test_the_worker_dead_letters_a_malformed_dispatch_with_its_reason(
     stack: StackSettings, consume: Consume
 ) -> None:
     from aiokafka import AIOKafkaProducer
 
-    marker = uuid.uuid4().hex.encode()
+    marker = uuid.uuid4().hex
+    body = json.dumps({"kind": "dispatch", "marker": marker}).encode()
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(DISPATCH, marker, key=b"exec-1")
+        await producer.send_and_wait(
+            DISPATCH, body, key=b"exec-1", headers=[("x-test", marker.encode())]
+        )
     finally:
         await producer.stop()
 
     records = await consume(
-        dead_letter(DISPATCH), until=lambda rs: any(r.value == marker for r in rs), timeout=30
+        dead_letter(DISPATCH), until=lambda rs: any(r.value == body for r in rs), timeout=30
     )
 
-    mine = [r for r in records if r.value == marker]
+    mine = [r for r in records if r.value == body]
     assert len(mine) == 1
     assert mine[0].key == b"exec-1"
-    assert b"cannot run task attempts" in mine[0].headers["x-contrail-dlq-reason"]
+    assert mine[0].headers["x-test"] == marker.encode()
+    reason = mine[0].headers["x-contrail-dlq-reason"].decode()
+    assert reason.startswith("not an AttemptDispatch: "), reason
+    assert "execution" in reason, reason
+    assert mine[0].headers["x-contrail-worker"]

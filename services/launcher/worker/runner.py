@@ -387,6 +387,10 @@ class TaskRunner:
             return_exceptions=True,
         )
 
+    def attempt_folder(self, attempt_id: str) -> Path:
+        """The folder of an attempt: its logs (``stdout.log``, ``stderr.log``) and ``work/``."""
+        return self._work_dir / "attempts" / _folder_name(attempt_id)
+
     def warm_bundles(self) -> dict[Path, int]:
         """The bundle folders that have a live zygote, with its pid (most recently used last)."""
         return {z.bundle_dir: z.pid for z in self._zygotes.values() if z.alive}
@@ -584,7 +588,7 @@ class TaskRunner:
         return _ended(TaskAttemptPhase.FAILED, error, paths, wall=wall)
 
     async def _prepare(self, attempt_id: str) -> _Paths:
-        folder = self._work_dir / "attempts" / _folder_name(attempt_id)
+        folder = self.attempt_folder(attempt_id)
         paths = _Paths(
             folder=folder,
             cwd=folder / "work",

@@ -1,0 +1,520 @@
+"""The worker's loop: take dispatched attempts from Kafka, run them, report them.
+
+- ``contrail.dispatch`` is read as the workers' consumer group. A record is
+  fetched only when one of ``concurrency`` slots is free (the partitions are
+  paused otherwise), and its offset is committed as soon as the attempt is
+  taken: a worker that dies afterwards loses the attempt, and the engine,
+  which stops hearing its heartbeats, dispatches a new attempt.
+- ``contrail.control`` is read by every worker in full (no consumer group,
+  from the end): a ``terminate`` for an attempt this worker runs aborts it. A
+  terminate that arrives before its dispatch is remembered, and that attempt
+  is reported aborted without running.
+- ``stop()`` (SIGTERM) stops taking attempts and leaves the group; running
+  attempts get ``worker_shutdown_grace_seconds`` to end, then are aborted;
+  every attempt taken is reported before the runner closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from services.launcher.worker.bundle_cache import BundleCache, BundleUnavailable
+from services.launcher.worker.reporting import (
+    Reporter,
+    StoredOutputs,
+    bundle_unavailable,
+    outputs_json,
+    report,
+    terminal_report,
+)
+from services.launcher.worker.runner import AttemptResult, AttemptSpec, TaskRunner
+from services.launcher.worker.storage import (
+    AttemptStorage,
+    OutputFileError,
+    files_key,
+    logs_key,
+    outputs_key,
+    parse_s3_uri,
+)
+from shared.dispatch import CONTROL, DISPATCH, AttemptControl, AttemptDispatch, ReportKind
+from shared.events.catalogue import ErrorKind, ExecutionError
+from shared.events.topics import dead_letter
+from shared.phases import TaskAttemptPhase
+from shared.settings import WorkerSettings
+from shared.telemetry import context_from_traceparent, current_traceparent
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("contrail.worker")
+
+DLQ_REASON = "x-contrail-dlq-reason"
+REMEMBERED_TERMINATIONS = 10_000
+"""Terminations of attempts not (yet) seen here that a worker remembers."""
+_FULL_POLL_SECONDS = 5.0
+"""While every slot is busy, the consumer still polls this often, to stay in its group."""
+_FINAL_REPORT_SECONDS = 20.0
+"""After the grace period, how long aborted attempts have to report before the runner closes."""
+
+
+@dataclass
+class _Taken:
+    dispatch: AttemptDispatch
+    terminate: bool = False
+    shutdown: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class Worker:
+    """One worker process's loop around its ``TaskRunner``."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        worker_id: str,
+        broker: KafkaBroker,
+        runner: TaskRunner,
+        bundles: BundleCache,
+        storage: AttemptStorage,
+    ) -> None:
+        self.settings = settings
+        self.worker_id = worker_id
+        self._broker = broker
+        self._runner = runner
+        self._bundles = bundles
+        self._storage = storage
+        self._reporter = Reporter(broker)
+        self._work_dir = settings.work_dir(worker_id)
+        self._slots = settings.worker_concurrency
+        self._taken: dict[str, _Taken] = {}
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._terminated: OrderedDict[str, None] = OrderedDict()
+        self._dispatch: AIOKafkaConsumer | None = None
+        self._control: AIOKafkaConsumer | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop taking attempts; ``run`` then drains what runs and returns."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Take and run attempts until ``stop()``; then drain, report and close the runner."""
+        self._control = AIOKafkaConsumer(
+            CONTROL,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            client_id=f"contrail-worker-control-{self.worker_id}",
+            group_id=None,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
+        )
+        self._dispatch = AIOKafkaConsumer(
+            DISPATCH,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            client_id=f"contrail-worker-{self.worker_id}",
+            group_id=self.settings.worker_group,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=self.settings.worker_fetch_max_wait_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await self._control.start()
+        control = asyncio.create_task(self._control_loop(self._control), name="control")
+        try:
+            await self._dispatch.start()
+            try:
+                await self._take_loop(self._dispatch)
+            finally:
+                # Leaving the group hands its partitions to other workers at once.
+                await self._dispatch.stop()
+            await self._drain()
+        finally:
+            control.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await control
+            await self._control.stop()
+            await self._runner.close()
+
+    async def _drain(self) -> None:
+        running = [t.task for t in self._taken.values() if t.task is not None]
+        if not running:
+            return
+        log.info(
+            "worker stopping: waiting for running attempts",
+            extra={
+                "attempts": len(running),
+                "grace_seconds": self.settings.worker_shutdown_grace_seconds,
+            },
+        )
+        _, pending = await asyncio.wait(
+            running, timeout=self.settings.worker_shutdown_grace_seconds
+        )
+        if not pending:
+            return
+        for taken in list(self._taken.values()):
+            taken.shutdown = True
+            await self._runner.abort(taken.dispatch.attempt_id)
+        _, still = await asyncio.wait(pending, timeout=_FINAL_REPORT_SECONDS)
+        for task in still:  # a report that can't be sent: the engine will find the worker lost
+            task.cancel()
+        await asyncio.gather(*still, return_exceptions=True)
+
+    # --- taking attempts ---------------------------------------------------------------
+
+    async def _take_loop(self, consumer: AIOKafkaConsumer) -> None:
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                free = self._slots - len(self._taken)
+                if free <= 0:
+                    await self._wait_for_slot(consumer, stopping)
+                    continue
+                with contextlib.suppress(Exception):
+                    consumer.resume(*consumer.assignment())
+                fetch = asyncio.create_task(consumer.getmany(timeout_ms=1000, max_records=free))
+                await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await fetch
+                    return
+                batch = fetch.result()
+                if batch:
+                    await self._take(consumer, batch)
+        finally:
+            stopping.cancel()
+
+    async def _wait_for_slot(
+        self, consumer: AIOKafkaConsumer, stopping: asyncio.Task[bool]
+    ) -> None:
+        """Every slot is busy: pause, and keep polling (empty) so the group keeps us."""
+        consumer.pause(*consumer.assignment())
+        self._slot_freed.clear()
+        freed = asyncio.create_task(self._slot_freed.wait())
+        await asyncio.wait(
+            {freed, stopping}, timeout=_FULL_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+        )
+        freed.cancel()
+        if self._stopping.is_set() or self._slots - len(self._taken) > 0:
+            return
+        # Partitions assigned since the pause aren't paused: give their records back.
+        batch = await consumer.getmany(timeout_ms=0)
+        for tp, records in batch.items():
+            consumer.seek(tp, records[0].offset)
+        consumer.pause(*consumer.assignment())
+
+    async def _take(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            for record in records:
+                await self._take_one(record)
+                offsets[tp] = record.offset + 1
+        try:
+            await consumer.commit(offsets)
+        except KafkaError:
+            # The attempts run anyway; another worker may get them again after a rebalance.
+            log.warning("could not commit taken dispatches", exc_info=True)
+
+    async def _take_one(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            dispatch = AttemptDispatch.model_validate_json(record.value or b"")
+        except ValidationError as error:
+            await self._dead_letter(record, f"not an AttemptDispatch: {_first_error(error)}")
+            return
+        attempt_id = dispatch.attempt_id
+        if attempt_id in self._taken:
+            log.info("ignored a redelivered dispatch", extra={"attempt_id": attempt_id})
+            return
+        taken = _Taken(dispatch, terminate=attempt_id in self._terminated)
+        self._taken[attempt_id] = taken
+        taken.task = asyncio.create_task(self._attempt(taken), name=attempt_id)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        headers = {k: v.decode(errors="replace") for k, v in record.headers}
+        await self._broker.publish(
+            record.value or b"",
+            dead_letter(DISPATCH),
+            key=record.key,
+            headers={**headers, DLQ_REASON: reason, "x-contrail-worker": self.worker_id},
+        )
+        log.warning("dead-lettered a dispatch", extra={"reason": reason, "offset": record.offset})
+
+    # --- one attempt ---------------------------------------------------------------------
+
+    async def _attempt(self, taken: _Taken) -> None:
+        dispatch = taken.dispatch
+        try:
+            with tracer.start_as_current_span(
+                "run attempt",
+                context=context_from_traceparent(dispatch.traceparent),
+                attributes={
+                    "contrail.execution": dispatch.execution.key,
+                    "contrail.node_path": dispatch.node_path,
+                    "contrail.attempt": dispatch.attempt,
+                    "contrail.worker_id": self.worker_id,
+                },
+            ):
+                traced = dispatch.model_copy(
+                    update={"traceparent": current_traceparent() or dispatch.traceparent}
+                )
+                taken.dispatch = traced
+                try:
+                    await self._run_attempt(taken)
+                except Exception as error:
+                    log.exception(
+                        "attempt failed in the worker", extra={"attempt_id": dispatch.attempt_id}
+                    )
+                    # The engine must hear of it, or it waits for the attempt until its timeout.
+                    await self._report_failure(
+                        taken.dispatch,
+                        ErrorKind.SYSTEM,
+                        "WorkerError",
+                        f"worker {self.worker_id} failed the attempt: "
+                        f"{type(error).__name__}: {error}",
+                    )
+        except Exception:
+            log.exception("could not report an attempt", extra={"attempt_id": dispatch.attempt_id})
+        finally:
+            self._taken.pop(dispatch.attempt_id, None)
+            self._slot_freed.set()
+
+    async def _run_attempt(self, taken: _Taken) -> None:
+        dispatch = taken.dispatch
+        code = dispatch.spec.code
+        if code is None:
+            await self._report_failure(
+                dispatch,
+                ErrorKind.USER,
+                "UnsupportedTask",
+                f"task {dispatch.task.name} has no Python code location; "
+                "this worker runs Python tasks only",
+            )
+            return
+        try:
+            bundle_dir = (
+                await self._bundles.folder(code.bundle)
+                if code.bundle
+                else self._bundles.no_bundle_dir
+            )
+        except BundleUnavailable as error:
+            await self._reporter.publish(bundle_unavailable(dispatch, self.worker_id, str(error)))
+            return
+        try:
+            inputs = await self._inputs(dispatch)
+        except Exception as error:
+            await self._report_failure(
+                dispatch,
+                ErrorKind.SYSTEM,
+                "InputsUnavailable",
+                f"the inputs at {dispatch.inputs_uri} can't be read: {error}",
+            )
+            return
+        if taken.terminate:
+            await self._reporter.publish(
+                report(dispatch, self.worker_id, ReportKind.ABORTED, error=_terminated())
+            )
+            return
+
+        log_prefix = logs_key(dispatch)
+        log_uri = self._storage.uri(log_prefix)
+        spec = AttemptSpec(
+            attempt_id=dispatch.attempt_id,
+            bundle_dir=bundle_dir,
+            module=code.module,
+            function=code.function,
+            inputs=inputs,
+            interface=dispatch.spec.interface,
+            limits=dispatch.spec.resources.limits,
+            timeout_seconds=dispatch.spec.timeout_seconds,
+            environment=dispatch.spec.environment,
+        )
+        folder = self._runner.attempt_folder(spec.attempt_id)
+        stdout, stderr = folder / "stdout.log", folder / "stderr.log"
+        background: list[asyncio.Task[None]] = []
+
+        async def started() -> None:
+            await self._reporter.publish(
+                report(dispatch, self.worker_id, ReportKind.STARTED, log_uri=log_uri)
+            )
+            background.append(asyncio.create_task(self._heartbeats(dispatch)))
+            background.append(
+                asyncio.create_task(
+                    self._storage.follow_logs(
+                        log_prefix, stdout, stderr, self.settings.worker_log_sync_seconds
+                    )
+                )
+            )
+
+        try:
+            result = await self._runner.run(spec, on_started=started)
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+        try:
+            await self._finish(taken, result, log_prefix, log_uri)
+        finally:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(_remove_tree, result.stdout_path.parent)
+
+    async def _finish(
+        self, taken: _Taken, result: AttemptResult, log_prefix: str, log_uri: str
+    ) -> None:
+        dispatch = taken.dispatch
+        try:
+            await self._storage.upload_logs(log_prefix, result.stdout_path, result.stderr_path)
+        except Exception:
+            log.warning("could not upload an attempt's logs", exc_info=True)
+        stored: StoredOutputs | None = None
+        if result.phase is TaskAttemptPhase.SUCCEEDED and result.outputs is not None:
+            try:
+                stored = await self._store_outputs(dispatch, result)
+            except OutputFileError as error:
+                result = _failed(result, ErrorKind.USER, "OutputError", str(error))
+            except Exception as error:
+                result = _failed(
+                    result,
+                    ErrorKind.SYSTEM,
+                    "OutputsUnavailable",
+                    f"storing outputs failed: {error}",
+                )
+        message = terminal_report(dispatch, self.worker_id, result, log_uri, stored)
+        if taken.shutdown and message.kind is ReportKind.ABORTED:
+            message = message.model_copy(update={"error": _shut_down(self.worker_id)})
+        await self._reporter.publish(message)
+        log.info(
+            "attempt ended",
+            extra={"attempt_id": dispatch.attempt_id, "kind": str(message.kind)},
+        )
+
+    async def _store_outputs(
+        self, dispatch: AttemptDispatch, result: AttemptResult
+    ) -> StoredOutputs:
+        outputs = await self._storage.store_local_blobs(
+            result.outputs, result.stdout_path.parent / "work", files_key(dispatch)
+        )
+        data = outputs_json(outputs)
+        if len(data) <= self.settings.worker_inline_outputs_bytes:
+            return StoredOutputs(inline=outputs)
+        return StoredOutputs(uri=await self._storage.put_outputs(outputs_key(dispatch), data))
+
+    async def _inputs(self, dispatch: AttemptDispatch) -> dict[str, Any]:
+        if dispatch.inputs_uri is None:
+            return dispatch.inputs
+        bucket, key = parse_s3_uri(dispatch.inputs_uri)
+        if bucket != self._storage.store.bucket:
+            raise ValueError(f"this worker reads bucket {self._storage.store.bucket!r}")
+        data = await asyncio.to_thread(self._storage.store.get, key)
+        inputs = json.loads(data)
+        if not isinstance(inputs, dict):
+            raise ValueError("not a JSON object of literals by input name")
+        return {**inputs, **dispatch.inputs}
+
+    async def _heartbeats(self, dispatch: AttemptDispatch) -> None:
+        seq = 0
+        while True:
+            await asyncio.sleep(self.settings.worker_heartbeat_interval_seconds)
+            seq += 1
+            try:
+                await self._reporter.publish(
+                    report(dispatch, self.worker_id, ReportKind.HEARTBEAT, heartbeat_seq=seq)
+                )
+            except Exception:
+                log.warning("could not send a heartbeat", exc_info=True)
+
+    async def _report_failure(
+        self, dispatch: AttemptDispatch, kind: ErrorKind, code: str, message: str
+    ) -> None:
+        error = ExecutionError(kind=kind, code=code, message=message)
+        await self._reporter.publish(
+            report(dispatch, self.worker_id, ReportKind.FAILED, error=error)
+        )
+
+    # --- control ---------------------------------------------------------------------------
+
+    async def _control_loop(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                batch = await consumer.getmany(timeout_ms=1000)
+            except KafkaError:
+                log.warning("reading contrail.control failed", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            for records in batch.values():
+                for record in records:
+                    await self._on_control(record.value or b"")
+
+    async def _on_control(self, value: bytes) -> None:
+        try:
+            control = AttemptControl.model_validate_json(value)
+        except ValidationError:
+            log.warning("ignored a control message that is not an AttemptControl")
+            return
+        attempt_id = f"{control.execution.key}/{control.node_path}/{control.attempt}"
+        taken = self._taken.get(attempt_id)
+        if taken is None:
+            self._remember_termination(attempt_id)
+            return
+        taken.terminate = True
+        if await self._runner.abort(attempt_id):
+            log.info(
+                "terminating an attempt", extra={"attempt_id": attempt_id, "reason": control.reason}
+            )
+
+    def _remember_termination(self, attempt_id: str) -> None:
+        self._terminated[attempt_id] = None
+        while len(self._terminated) > REMEMBERED_TERMINATIONS:
+            self._terminated.popitem(last=False)
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "the message"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def _terminated() -> ExecutionError:
+    return ExecutionError(
+        kind=ErrorKind.USER, code="Aborted", message="the attempt was terminated before it ran"
+    )
+
+
+def _shut_down(worker_id: str) -> ExecutionError:
+    return ExecutionError(
+        kind=ErrorKind.SYSTEM,
+        code="AttemptAborted",
+        message=f"worker {worker_id} shut down and stopped the attempt after its grace period",
+    )
+
+
+def _failed(result: AttemptResult, kind: ErrorKind, code: str, message: str) -> AttemptResult:
+    return AttemptResult(
+        TaskAttemptPhase.FAILED,
+        None,
+        ExecutionError(kind=kind, code=code, message=message),
+        result.usage,
+        result.stdout_path,
+        result.stderr_path,
+    )
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
