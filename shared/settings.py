@@ -122,6 +122,26 @@ class LauncherSettings(ServiceSettings):
     heartbeat_timeout_seconds: float = Field(
         default=10.0, gt=0, description="A running attempt silent this long has lost its worker."
     )
+    heartbeat_check_seconds: float = Field(
+        default=1.0, gt=0, description="How often the engine looks for lost workers."
+    )
+    registry_url: str | None = Field(
+        default=None, description="The registry's base URL; the gateway's when unset."
+    )
+    console_url: str | None = Field(
+        default=None, description="The console's base URL for execution links; the gateway's."
+    )
+    engine_fetch_max_wait_ms: int = Field(
+        default=10, ge=0, description="How long the engine's consumers wait for more records."
+    )
+
+    @property
+    def registry_base_url(self) -> str:
+        return self.registry_url or self.gateway_url
+
+    @property
+    def console_base_url(self) -> str:
+        return self.console_url or self.gateway_url
 
 
 class NotifierSettings(ServiceSettings):

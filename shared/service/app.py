@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class ServiceRuntime:
     broker: KafkaBroker
     store: ObjectStore
     relay: OutboxRelay
+    shutdown_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run first on shutdown, last added first: stop the service's background tasks."""
 
     async def readiness(self) -> dict[str, str]:
         """``ok`` or the error, for PostgreSQL, Kafka and S3."""
@@ -133,6 +135,8 @@ async def start_runtime(
 
 async def stop_runtime(runtime: ServiceRuntime) -> None:
     """Finish in-flight work, commit offsets, close connections."""
+    for hook in reversed(runtime.shutdown_hooks):
+        await hook()
     await runtime.relay.stop()
     await runtime.broker.stop()
     await runtime.pool.close()

@@ -1,4 +1,4 @@
-"""The launcher's HTTP app."""
+"""The launcher's HTTP app: the executions API, with the engine's consumers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.launcher.entrypoints.engine import register_engine
+from services.launcher.entrypoints.routes_executions import router as executions_router
+from services.launcher.entrypoints.wiring import LauncherServices
 from shared.service import create_service_app
+from shared.service.app import ServiceRuntime
 from shared.settings import LauncherSettings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -14,9 +18,18 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def build_app(settings: LauncherSettings | None = None) -> FastAPI:
     settings = settings or LauncherSettings()
-    return create_service_app(
+    svc = LauncherServices(settings)
+
+    def register(runtime: ServiceRuntime) -> None:
+        register_engine(runtime, svc)
+
+    app = create_service_app(
         settings,
         title="Contrail launcher",
         description="Executions: launch, the engine that drives them, the scheduler.",
         migrations_dir=MIGRATIONS,
+        routers=[executions_router],
+        register_subscribers=register,
     )
+    app.state.launcher = svc
+    return app

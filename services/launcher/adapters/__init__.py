@@ -1,0 +1,1 @@
+"""The launcher's adapters: PostgreSQL, the registry over HTTP, S3 logs, settings."""

@@ -1,0 +1,374 @@
+"""Executions in PostgreSQL: one row per execution, one per node path.
+
+A decision rewrites the execution row (a handful of scalars) and upserts only
+the nodes it changed, so a signal about one leaf of a 1,000-leaf fan-out writes
+one node row. The engine's ``ExecutionState`` is rebuilt from these rows, or
+taken from the process's memory when the row's ``version`` says it is current.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.launcher.domain import ExecutionState, NodeState, StopReason
+from shared.db.pool import Connection
+from shared.events.catalogue import ExecutionError
+from shared.identifiers import ExecutionIdentifier, Identifier
+from shared.phases import ExecutionPhase, TaskAttemptPhase
+from shared.specs import WorkflowClosure, digest
+
+Executor = Connection | asyncpg.Pool
+"""Where a single statement can run: a connection, or the pool (its own transaction)."""
+
+
+class ExecutionExists(Exception):
+    """An execution of that name exists in the project and domain."""
+
+
+@dataclass(frozen=True)
+class Locked:
+    """An execution's state, its row locked until the transaction ends."""
+
+    state: ExecutionState
+    version: int
+
+
+class StateCache:
+    """Recent executions' states by key, with the row version they were stored at."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self._states: OrderedDict[str, tuple[int, ExecutionState]] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, key: str, version: int) -> ExecutionState | None:
+        found = self._states.get(key)
+        if found is None or found[0] != version:
+            return None
+        self._states.move_to_end(key)
+        return found[1]
+
+    def put(self, key: str, version: int, state: ExecutionState) -> None:
+        if state.phase.is_terminal:
+            self._states.pop(key, None)
+            return
+        self._states[key] = (version, state)
+        self._states.move_to_end(key)
+        while len(self._states) > self._capacity:
+            self._states.popitem(last=False)
+
+
+class ClosureCache:
+    """Closures by digest, one object each, so the engine's plan of it is built once."""
+
+    def __init__(self) -> None:
+        self._closures: dict[str, WorkflowClosure] = {}
+        self._digests: dict[int, str] = {}
+
+    def digest_of(self, closure: WorkflowClosure) -> str:
+        found = self._digests.get(id(closure))
+        if found is not None and self._closures.get(found) is closure:
+            return found
+        value = digest(closure)
+        self._closures.setdefault(value, closure)
+        self._digests[id(closure)] = value
+        return value
+
+    def get(self, value: str) -> WorkflowClosure | None:
+        return self._closures.get(value)
+
+    def put(self, value: str, closure: WorkflowClosure) -> WorkflowClosure:
+        return self._closures.setdefault(value, closure)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _model_json(model: Any) -> str | None:
+    return None if model is None else str(model.model_dump_json())
+
+
+class ExecutionRepository:
+    """Reads and writes executions, their nodes, heartbeats and the task cache."""
+
+    def __init__(self) -> None:
+        self.states = StateCache()
+        self.closures = ClosureCache()
+
+    # --- creating ---------------------------------------------------------------------
+
+    async def insert(
+        self,
+        conn: Connection,
+        state: ExecutionState,
+        *,
+        labels: Mapping[str, str],
+        relaunched_from: str | None = None,
+        recovered_from: str | None = None,
+    ) -> None:
+        """Store a new execution (its nodes come with its first decision)."""
+        closure_digest = self.closures.digest_of(state.closure)
+        await conn.execute(
+            "INSERT INTO closures (digest, closure) VALUES ($1, $2::jsonb) "
+            "ON CONFLICT (digest) DO NOTHING",
+            closure_digest,
+            state.closure.model_dump_json(),
+        )
+        execution = state.execution
+        try:
+            await conn.execute(
+                """INSERT INTO executions (key, project, domain, name, workflow, workflow_name,
+                       launch_plan, launch_plan_name, closure_digest, phase, inputs, labels,
+                       next_seq, version, relaunched_from, recovered_from, created_at, updated_at)
+                   VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9, $10, $11::jsonb,
+                       $12::jsonb, $13, 0, $14, $15, $16, $16)""",
+                execution.key,
+                execution.project,
+                execution.domain,
+                execution.name,
+                state.workflow.model_dump_json(),
+                state.workflow.name,
+                _model_json(state.launch_plan),
+                state.launch_plan.name if state.launch_plan else None,
+                closure_digest,
+                state.phase.value,
+                json.dumps(state.inputs),
+                json.dumps(dict(labels)),
+                state.next_seq,
+                relaunched_from,
+                recovered_from,
+                state.created_at,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise ExecutionExists(execution.key) from exc
+
+    # --- the engine's state -------------------------------------------------------------
+
+    async def lock(self, conn: Connection, key: str) -> Locked | None:
+        """The execution's state, its row locked FOR UPDATE; None if there is none."""
+        row = await conn.fetchrow(
+            """SELECT key, project, domain, name, workflow, launch_plan, closure_digest, phase,
+                      inputs, outputs, error, next_seq, version, active, stop, recovered,
+                      created_at, started_at, updated_at, ended_at
+               FROM executions WHERE key = $1 FOR UPDATE""",
+            key,
+        )
+        if row is None:
+            return None
+        version: int = row["version"]
+        cached = self.states.get(key, version)
+        if cached is not None:
+            return Locked(cached, version)
+        closure = self.closures.get(row["closure_digest"])
+        if closure is None:
+            text = await conn.fetchval(
+                "SELECT closure FROM closures WHERE digest = $1", row["closure_digest"]
+            )
+            closure = self.closures.put(
+                row["closure_digest"], WorkflowClosure.model_validate_json(text)
+            )
+        node_rows = await conn.fetch(
+            "SELECT path, state FROM nodes WHERE execution_key = $1 ORDER BY position", key
+        )
+        nodes = {r["path"]: NodeState.model_validate_json(r["state"]) for r in node_rows}
+        state = ExecutionState.model_construct(
+            execution=ExecutionIdentifier(
+                project=row["project"], domain=row["domain"], name=row["name"]
+            ),
+            workflow=Identifier.model_validate_json(row["workflow"]),
+            launch_plan=(
+                Identifier.model_validate_json(row["launch_plan"]) if row["launch_plan"] else None
+            ),
+            closure=closure,
+            inputs=json.loads(row["inputs"]),
+            phase=ExecutionPhase(row["phase"]),
+            next_seq=row["next_seq"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            updated_at=row["updated_at"],
+            ended_at=row["ended_at"],
+            error=(ExecutionError.model_validate_json(row["error"]) if row["error"] else None),
+            outputs=json.loads(row["outputs"]) if row["outputs"] else None,
+            nodes=nodes,
+            active=row["active"],
+            stop=StopReason(row["stop"]) if row["stop"] else None,
+            recovered=json.loads(row["recovered"]),
+        )
+        return Locked(state, version)
+
+    async def save(
+        self,
+        conn: Connection,
+        before: ExecutionState,
+        after: ExecutionState,
+        changed_nodes: Iterable[str],
+        version: int,
+    ) -> int:
+        """Store ``after`` (the nodes in ``changed_nodes``); return the row's new version."""
+        await conn.execute(
+            """UPDATE executions SET phase = $2, outputs = $3::jsonb, error = $4::jsonb,
+                   next_seq = $5, version = $6, active = $7, stop = $8, recovered = $9::jsonb,
+                   started_at = $10, updated_at = $11, ended_at = $12
+               WHERE key = $1""",
+            after.execution.key,
+            after.phase.value,
+            _json(after.outputs),
+            _model_json(after.error),
+            after.next_seq,
+            version + 1,
+            after.active,
+            after.stop.value if after.stop else None,
+            json.dumps(after.recovered),
+            after.started_at,
+            after.updated_at,
+            after.ended_at,
+        )
+        changed = [path for path in changed_nodes if path in after.nodes]
+        if changed:
+            new = [path for path in changed if path not in before.nodes]
+            positions: dict[str, int] = {}
+            if new:
+                positions = {path: i for i, path in enumerate(after.nodes)}
+            await conn.executemany(
+                """INSERT INTO nodes (execution_key, path, position, state)
+                   VALUES ($1, $2, $3, $4::jsonb)
+                   ON CONFLICT (execution_key, path) DO UPDATE SET state = EXCLUDED.state""",
+                [
+                    (
+                        after.execution.key,
+                        path,
+                        positions.get(path, 0),
+                        after.nodes[path].model_dump_json(),
+                    )
+                    for path in changed
+                ],
+            )
+            await self._track_running(conn, before, after, changed)
+        return version + 1
+
+    async def _track_running(
+        self, conn: Connection, before: ExecutionState, after: ExecutionState, paths: list[str]
+    ) -> None:
+        """Keep ``running_attempts`` to the attempts that workers run now."""
+        key = after.execution.key
+        gone: list[tuple[str, str, int]] = []
+        started: list[tuple[str, str, int, str, datetime]] = []
+        for path in paths:
+            old = before.nodes.get(path)
+            old_attempt = old.current if old is not None else None
+            new_attempt = after.nodes[path].current
+            was = _running(old_attempt)
+            now = _running(new_attempt)
+            if was and (not now or old_attempt.attempt != new_attempt.attempt):  # type: ignore[union-attr]
+                gone.append((key, path, old_attempt.attempt))  # type: ignore[union-attr]
+            if now and (not was or old_attempt.attempt != new_attempt.attempt):  # type: ignore[union-attr]
+                assert new_attempt is not None
+                started.append(
+                    (key, path, new_attempt.attempt, new_attempt.worker_id or "", after.updated_at)
+                )
+        if gone:
+            await conn.executemany(
+                "DELETE FROM running_attempts "
+                "WHERE execution_key = $1 AND node_path = $2 AND attempt = $3",
+                gone,
+            )
+        if started:
+            await conn.executemany(
+                """INSERT INTO running_attempts
+                       (execution_key, node_path, attempt, worker_id, last_heartbeat)
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+                started,
+            )
+
+    async def labels(self, conn: Executor, key: str) -> dict[str, str]:
+        text = await conn.fetchval("SELECT labels FROM executions WHERE key = $1", key)
+        return dict(json.loads(text)) if text else {}
+
+    # --- reports, heartbeats, the cache ----------------------------------------------------
+
+    async def claim_report(self, conn: Connection, report_id: str) -> bool:
+        """Record ``report_id`` as applied; False if it was already."""
+        inserted = await conn.fetchval(
+            "INSERT INTO applied_reports (report_id) VALUES ($1) "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            report_id,
+        )
+        return bool(inserted)
+
+    async def heartbeat(
+        self, conn: Executor, key: str, node_path: str, attempt: int, at: datetime
+    ) -> None:
+        await conn.execute(
+            """UPDATE running_attempts SET last_heartbeat = $4
+               WHERE execution_key = $1 AND node_path = $2 AND attempt = $3
+                 AND last_heartbeat < $4""",
+            key,
+            node_path,
+            attempt,
+            at,
+        )
+
+    async def silent_attempts(
+        self, conn: Executor, older_than: datetime, limit: int = 200
+    ) -> list[tuple[str, str, int, str]]:
+        """Running attempts whose worker has not been heard of since ``older_than``."""
+        rows = await conn.fetch(
+            """SELECT execution_key, node_path, attempt, worker_id FROM running_attempts
+               WHERE last_heartbeat < $1 ORDER BY last_heartbeat LIMIT $2""",
+            older_than,
+            limit,
+        )
+        return [(r["execution_key"], r["node_path"], r["attempt"], r["worker_id"]) for r in rows]
+
+    async def forget_running(self, conn: Executor, key: str, node_path: str, attempt: int) -> None:
+        await conn.execute(
+            "DELETE FROM running_attempts "
+            "WHERE execution_key = $1 AND node_path = $2 AND attempt = $3",
+            key,
+            node_path,
+            attempt,
+        )
+
+    async def cached_outputs(self, conn: Connection, cache_key: str) -> dict[str, Any] | None:
+        text = await conn.fetchval("SELECT outputs FROM task_cache WHERE cache_key = $1", cache_key)
+        return None if text is None else dict(json.loads(text))
+
+    async def cached_many(self, conn: Connection, cache_keys: list[str]) -> dict[str, Any]:
+        """The cached outputs of those of ``cache_keys`` that are in the cache."""
+        rows = await conn.fetch(
+            "SELECT cache_key, outputs FROM task_cache WHERE cache_key = ANY($1::text[])",
+            cache_keys,
+        )
+        return {r["cache_key"]: json.loads(r["outputs"]) for r in rows}
+
+    async def store_cache(
+        self,
+        conn: Connection,
+        cache_key: str,
+        outputs: Mapping[str, Any],
+        task: Identifier,
+        execution_key: str,
+        node_path: str,
+        attempt: int,
+    ) -> None:
+        await conn.execute(
+            """INSERT INTO task_cache (cache_key, outputs, task, execution_key, node_path, attempt)
+               VALUES ($1, $2::jsonb, $3::jsonb, $4, $5, $6) ON CONFLICT DO NOTHING""",
+            cache_key,
+            json.dumps(dict(outputs)),
+            task.model_dump_json(),
+            execution_key,
+            node_path,
+            attempt,
+        )
+
+
+def _running(attempt: Any) -> bool:
+    return attempt is not None and attempt.phase is TaskAttemptPhase.RUNNING

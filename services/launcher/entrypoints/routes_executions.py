@@ -1,0 +1,341 @@
+"""The executions API: create, get, list, nodes, logs, abort, relaunch, recover."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from services.launcher.adapters import execution_queries as queries
+from services.launcher.adapters.logs import ForeignLogUri, read_log
+from services.launcher.domain import Abort
+from services.launcher.domain.plan import UnknownNode, plan_of
+from services.launcher.entrypoints.representations import (
+    AbortBody,
+    Attempt,
+    Created,
+    CreateExecution,
+    Execution,
+    ExecutionPage,
+    NewName,
+    NodeExecution,
+    NodeList,
+)
+from services.launcher.entrypoints.wiring import LauncherServices
+from services.launcher.service_layer.launch import (
+    EntityChoice,
+    ExecutionNotFound,
+    InvalidInputs,
+    LaunchError,
+    LaunchRequest,
+    NameTaken,
+    TargetNotFound,
+)
+from shared.events.catalogue import ExecutionError
+from shared.identifiers import ExecutionIdentifier, Identifier
+from shared.phases import ExecutionPhase
+from shared.service.errors import ApiError
+
+router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
+
+_STATUS = {InvalidInputs: 400, TargetNotFound: 404, NameTaken: 409, ExecutionNotFound: 404}
+FOLLOW_POLL_SECONDS = 0.5
+
+
+def services(request: Request) -> LauncherServices:
+    found: LauncherServices = request.app.state.launcher
+    return found
+
+
+Services = Annotated[LauncherServices, Depends(services)]
+
+
+def _api_error(exc: LaunchError) -> ApiError:
+    return ApiError(_STATUS.get(type(exc), 400), exc.code, exc.message, exc.details)
+
+
+def _key(project: str, domain: str, name: str) -> str:
+    try:
+        return ExecutionIdentifier(project=project, domain=domain, name=name).key
+    except ValueError as exc:
+        raise ApiError(404, "not_found", f"no execution {project}/{domain}/{name}") from exc
+
+
+def execution_url(svc: LauncherServices, project: str, domain: str, name: str) -> str:
+    base = svc.settings.console_base_url.rstrip("/")
+    return f"{base}/console/projects/{project}/domains/{domain}/executions/{name}"
+
+
+def _execution(svc: LauncherServices, row: queries.ExecutionRow) -> Execution:
+    duration = None
+    if row.started_at is not None:
+        end = row.ended_at or row.updated_at
+        duration = max((end - row.started_at).total_seconds(), 0.0)
+    return Execution(
+        execution_id=row.key,
+        project=row.project,
+        domain=row.domain,
+        name=row.name,
+        phase=row.phase,
+        inputs=row.inputs,
+        outputs=row.outputs,
+        error=ExecutionError.model_validate(row.error) if row.error else None,
+        workflow=Identifier.model_validate(row.workflow),
+        launch_plan=Identifier.model_validate(row.launch_plan) if row.launch_plan else None,
+        labels=row.labels,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+        ended_at=row.ended_at,
+        duration_seconds=duration,
+        relaunched_from=row.relaunched_from,
+        recovered_from=row.recovered_from,
+        url=execution_url(svc, row.project, row.domain, row.name),
+    )
+
+
+async def _row(svc: LauncherServices, key: str) -> queries.ExecutionRow:
+    row = await queries.get_execution(svc.pool, key)
+    if row is None:
+        raise ApiError(404, "not_found", f"no execution {key}")
+    return row
+
+
+async def _created(svc: LauncherServices, key: str) -> JSONResponse:
+    row = await _row(svc, key)
+    execution = _execution(svc, row)
+    body = Created(execution=execution, url=execution.url)
+    return JSONResponse(body.model_dump(mode="json"), status_code=201)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=Created,
+    summary="Launch an execution",
+    description="From a launch plan, a workflow (its default launch plan) or a task. "
+    "400 invalid_inputs lists each bad input; 404 for an unknown target; 409 for a taken name.",
+)
+async def create_execution(body: CreateExecution, svc: Services) -> JSONResponse:
+    def choice(value: Any) -> EntityChoice | None:
+        return None if value is None else EntityChoice(value.name, value.version)
+
+    request = LaunchRequest(
+        project=body.project,
+        domain=body.domain,
+        name=body.name,
+        launch_plan=choice(body.launch_plan),
+        workflow=choice(body.workflow),
+        task=choice(body.task),
+        inputs=body.inputs,
+        labels=body.labels,
+    )
+    try:
+        ExecutionIdentifier(project=body.project, domain=body.domain, name=body.name or "x")
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", f"invalid project, domain or name: {exc}") from exc
+    try:
+        state = await svc.launcher.launch(request)
+    except LaunchError as exc:
+        raise _api_error(exc) from exc
+    return await _created(svc, state.execution.key)
+
+
+@router.get("", response_model=ExecutionPage, summary="List executions, newest first")
+async def list_executions(
+    svc: Services,
+    project: str | None = None,
+    domain: str | None = None,
+    workflow: str | None = None,
+    launch_plan: str | None = None,
+    phase: ExecutionPhase | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    token: str | None = None,
+) -> ExecutionPage:
+    where = queries.ExecutionFilter(
+        project, domain, workflow, launch_plan, phase.value if phase else None, since, until
+    )
+    try:
+        rows, next_token = await queries.list_executions(svc.pool, where, limit, token)
+    except queries.BadToken as exc:
+        raise ApiError(
+            400,
+            "invalid_request",
+            "the page token was not issued by the API",
+            [{"field": "token", "message": "unknown token"}],
+        ) from exc
+    return ExecutionPage(items=[_execution(svc, row) for row in rows], next_token=next_token)
+
+
+@router.get("/{project}/{domain}/{name}", response_model=Execution, summary="Get an execution")
+async def get_execution(project: str, domain: str, name: str, svc: Services) -> Execution:
+    return _execution(svc, await _row(svc, _key(project, domain, name)))
+
+
+@router.get(
+    "/{project}/{domain}/{name}/nodes",
+    response_model=NodeList,
+    summary="Node executions and their task attempts",
+)
+async def list_nodes(project: str, domain: str, name: str, svc: Services) -> NodeList:
+    key = _key(project, domain, name)
+    row = await _row(svc, key)
+    closure = await svc.closure(row.closure_digest)
+    plan = plan_of(closure)
+    items = []
+    for path, node in await queries.node_states(svc.pool, key):
+        try:
+            task = plan.info(path).task
+        except (UnknownNode, KeyError):
+            task = None
+        requested = task.spec.resources if task is not None else None
+        items.append(
+            NodeExecution(
+                node_path=path,
+                kind=node.kind.value,
+                phase=node.phase.value if node.phase else None,
+                map_index=node.map_index,
+                started_at=node.started_at,
+                updated_at=node.updated_at,
+                ended_at=node.ended_at,
+                cache_hit=node.cache_hit,
+                inputs=node.inputs,
+                outputs=node.outputs,
+                error=node.error,
+                attempts=[
+                    Attempt(
+                        attempt=a.attempt,
+                        phase=a.phase.value,
+                        worker_id=a.worker_id,
+                        error=a.error,
+                        resources_requested=requested,
+                        resources_used=a.usage,
+                        log_uri=a.log_uri,
+                        queued_at=a.queued_at,
+                        started_at=a.started_at,
+                        ended_at=a.ended_at,
+                    )
+                    for a in node.attempts
+                ],
+            )
+        )
+    return NodeList(items=items)
+
+
+async def _attempt_state(
+    svc: LauncherServices, key: str, node_path: str, attempt: int
+) -> tuple[str | None, bool]:
+    """The attempt's log URI and whether it is over."""
+    for path, node in await queries.node_states(svc.pool, key):
+        if path != node_path:
+            continue
+        for a in node.attempts:
+            if a.attempt == attempt:
+                return a.log_uri, a.phase.is_terminal
+    raise ApiError(404, "not_found", f"no attempt {attempt} of node {node_path} in {key}")
+
+
+@router.get(
+    "/{project}/{domain}/{name}/nodes/{node_path:path}/attempts/{attempt}/logs",
+    summary="An attempt's stdout or stderr",
+    description="The text so far; with follow=true a chunked stream that ends with the attempt.",
+    response_class=PlainTextResponse,
+)
+async def attempt_logs(
+    project: str,
+    domain: str,
+    name: str,
+    node_path: str,
+    attempt: int,
+    svc: Services,
+    stream: Literal["stdout", "stderr"] = "stdout",
+    follow: bool = False,
+) -> Response:
+    key = _key(project, domain, name)
+    log_uri, over = await _attempt_state(svc, key, node_path, attempt)
+    if not follow:
+        if log_uri is None:
+            return PlainTextResponse("")
+        try:
+            data = await read_log(svc.store, log_uri, stream)
+        except ForeignLogUri as exc:
+            raise ApiError(400, "invalid_request", f"log URI outside the bucket: {exc}") from exc
+        return PlainTextResponse((data or b"").decode(errors="replace"))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        sent = 0
+        uri, done = log_uri, over
+        while True:
+            if uri is not None:
+                data = await read_log(svc.store, uri, stream) or b""
+                if len(data) > sent:
+                    yield data[sent:]
+                    sent = len(data)
+            if done:
+                return
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+            uri, done = await _attempt_state(svc, key, node_path, attempt)
+            if done and uri is not None:
+                # One last read: the worker stores the final logs as it ends.
+                continue
+
+    return StreamingResponse(chunks(), media_type="text/plain; charset=utf-8")
+
+
+@router.post(
+    "/{project}/{domain}/{name}/abort",
+    status_code=202,
+    response_model=Execution,
+    summary="Abort an execution",
+    description="Running attempts are terminated; the execution ends ABORTED.",
+)
+async def abort_execution(
+    project: str, domain: str, name: str, svc: Services, body: AbortBody | None = None
+) -> JSONResponse:
+    key = _key(project, domain, name)
+    cause = body.cause if body is not None else AbortBody().cause
+    state = await svc.engine.apply(key, Abort(cause=cause))
+    if state is None:
+        raise ApiError(404, "not_found", f"no execution {key}")
+    row = await _row(svc, key)
+    return JSONResponse(_execution(svc, row).model_dump(mode="json"), status_code=202)
+
+
+@router.post(
+    "/{project}/{domain}/{name}/relaunch",
+    status_code=201,
+    response_model=Created,
+    summary="Run the same inputs as a new execution",
+)
+async def relaunch_execution(
+    project: str, domain: str, name: str, svc: Services, body: NewName | None = None
+) -> JSONResponse:
+    _key(project, domain, name)
+    try:
+        state = await svc.launcher.relaunch(project, domain, name, body.name if body else None)
+    except LaunchError as exc:
+        raise _api_error(exc) from exc
+    return await _created(svc, state.execution.key)
+
+
+@router.post(
+    "/{project}/{domain}/{name}/recover",
+    status_code=201,
+    response_model=Created,
+    summary="Re-run an execution, reusing the outputs of the nodes that succeeded",
+)
+async def recover_execution(
+    project: str, domain: str, name: str, svc: Services, body: NewName | None = None
+) -> JSONResponse:
+    _key(project, domain, name)
+    try:
+        state = await svc.launcher.recover(project, domain, name, body.name if body else None)
+    except LaunchError as exc:
+        raise _api_error(exc) from exc
+    return await _created(svc, state.execution.key)

@@ -1,0 +1,1 @@
+"""The launcher's use cases: launching executions and applying signals to them."""
