@@ -117,7 +117,9 @@ async def test_get_and_list_with_filters_and_pages(stack: StackSettings) -> None
         names: list[str] = []
         token = None
         while True:
-            params = {"project": project, "limit": 2, **({"token": token} if token else {})}
+            params: dict[str, str | int] = {"project": project, "limit": 2}
+            if token:
+                params["token"] = token
             page = (await launcher.client.get("/api/v1/executions", params=params)).json()
             names += [item["name"] for item in page["items"]]
             token = page["next_token"]
