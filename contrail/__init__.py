@@ -45,6 +45,7 @@ from shared.specs import FailurePolicy
 
 if TYPE_CHECKING:
     from contrail.remote import Remote
+    from contrail.run import Run
 
 __version__ = "0.1.0"
 
@@ -66,6 +67,7 @@ __all__ = [
     "PagerDuty",
     "Remote",
     "Resources",
+    "Run",
     "Slack",
     "Task",
     "TaskEnvironment",
@@ -86,4 +88,8 @@ def __getattr__(name: str) -> Any:
         from contrail.remote import Remote
 
         return Remote
+    if name == "Run":
+        from contrail.run import Run
+
+        return Run
     raise AttributeError(f"module 'contrail' has no attribute {name!r}")

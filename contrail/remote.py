@@ -2,12 +2,17 @@
 
 A small, typed layer over httpx for the registry (``docs/registry-api.md``):
 projects, tasks, workflows, launch plans, launch plan state, and the data
-proxy that stores code bundles. Every failure is a ``RemoteError`` subclass
-whose message a user can act on::
+proxy that stores code bundles; and for the launcher (``docs/launcher-api.md``):
+executions, their nodes and attempts, logs, abort, relaunch and recover.
+Every failure is a ``RemoteError`` subclass whose message a user can act on::
 
     remote = Remote("http://127.0.0.1:18080")
     remote.register_task(Identifier(...), spec)      # -> Registration
     remote.get_workflow("flytesnacks", "development", "workflows.example.wf", "v1")
+
+    run = remote.run(wf, name="x")                   # fast-register, launch -> Run
+    run.wait().outputs                               # ("Hello, x!", 9)
+    remote.launch(launch_plan="workflows.example.wf", inputs={"name": "x"})
 
 ``Remote`` is safe to share between threads (the CLI registers tasks
 concurrently through one instance).
@@ -16,18 +21,25 @@ concurrently through one instance).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.identifiers import DEFAULT_DOMAINS, Identifier, ResourceType
+from shared.phases import ExecutionPhase
 from shared.specs import LaunchPlanSpec, TaskSpec, WorkflowSpec
 
+if TYPE_CHECKING:
+    from contrail.run import Run, RunnableEntity
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:18080"
+DEFAULT_PROJECT = "flytesnacks"
+DEFAULT_DOMAIN = "development"
 API_PREFIX = "/api/v1"
 
 COLLECTIONS: dict[ResourceType, str] = {
@@ -167,21 +179,162 @@ class Upload(BaseModel):
     uploaded: bool
 
 
+def _flatten(data: Any, *aliases: tuple[str, str]) -> Any:
+    """Accept the execution's identifiers nested (``id``/``identifier``/``execution``) or flat,
+    and older names of fields (``finished_at`` for ``ended_at``)."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for key in ("id", "identifier", "execution"):
+        nested = data.get(key)
+        if isinstance(nested, dict) and "name" in nested:
+            for part in ("project", "domain", "name"):
+                data.setdefault(part, nested.get(part))
+    for old, new in aliases:
+        if old in data and new not in data:
+            data[new] = data[old]
+    return data
+
+
+class ExecutionError(_Answer):
+    """Why an execution, node or attempt failed: ``kind`` USER or SYSTEM, ``code``, ``message``."""
+
+    kind: str = "USER"
+    code: str = ""
+    message: str = ""
+    traceback_tail: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.code else self.message
+
+
+class Execution(_Answer):
+    """An execution as the launcher shows it (``GET /executions/{project}/{domain}/{name}``).
+
+    ``inputs`` and ``outputs`` are JSON literals by name; ``outputs`` is set once
+    SUCCEEDED, ``error`` once FAILED, ABORTED or TIMED_OUT. ``url`` is its console page.
+    """
+
+    project: str
+    domain: str
+    name: str
+    phase: ExecutionPhase
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] | None = None
+    error: ExecutionError | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    workflow: dict[str, Any] | None = None
+    launch_plan: dict[str, Any] | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration: float | None = None
+    relaunched_from: str | None = None
+    recovered_from: str | None = None
+    url: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize(cls, data: Any) -> Any:
+        return _flatten(
+            data,
+            ("finished_at", "ended_at"),
+            ("duration_seconds", "duration"),
+            ("console_url", "url"),
+        )
+
+    @property
+    def key(self) -> str:
+        """``project/domain/name``: the execution id and its Kafka key."""
+        return f"{self.project}/{self.domain}/{self.name}"
+
+    @property
+    def is_done(self) -> bool:
+        """Whether the execution reached a terminal phase."""
+        return self.phase.is_terminal
+
+    @property
+    def workflow_name(self) -> str:
+        """The workflow's name ('' when unknown)."""
+        return str((self.workflow or {}).get("name") or "")
+
+    @property
+    def launch_plan_name(self) -> str:
+        """The launch plan's name ('' when launched without one)."""
+        return str((self.launch_plan or {}).get("name") or "")
+
+
+class TaskAttempt(_Answer):
+    """One attempt of a task node (numbered from 1): phase, worker, error, resources, logs."""
+
+    attempt: int
+    phase: str
+    worker_id: str | None = None
+    error: ExecutionError | None = None
+    resources_requested: dict[str, Any] | None = None
+    resources_used: dict[str, Any] | None = None
+    log_uri: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize(cls, data: Any) -> Any:
+        return _flatten(data, ("finished_at", "ended_at"), ("number", "attempt"))
+
+
+class NodeExecution(_Answer):
+    """One node of an execution, named by its path (``n0``, ``n2/n0``, ``n1/n1a``, ``n3[0]``).
+
+    ``phase`` is None for a node that never started.
+    """
+
+    node_path: str
+    phase: str | None = None
+    cache_hit: bool = False
+    outputs: dict[str, Any] | None = None
+    error: ExecutionError | None = None
+    attempts: list[TaskAttempt] = Field(default_factory=list)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize(cls, data: Any) -> Any:
+        return _flatten(
+            data, ("finished_at", "ended_at"), ("path", "node_path"), ("node_id", "node_path")
+        )
+
+    @property
+    def latest_attempt(self) -> TaskAttempt | None:
+        """The attempt with the highest number, if any ran."""
+        return max(self.attempts, key=lambda a: a.attempt, default=None)
+
+
 # --- the client -----------------------------------------------------------------
 
 
 class Remote:
-    """A Contrail cluster, reached at ``endpoint`` (the gateway's URL)."""
+    """A Contrail cluster, reached at ``endpoint`` (the gateway's URL).
+
+    ``project`` and ``domain`` are the defaults of the execution calls
+    (``launch``, ``run``, ``get_execution``, ...); each call may override them.
+    """
 
     def __init__(
         self,
         endpoint: str = DEFAULT_ENDPOINT,
         *,
+        project: str = DEFAULT_PROJECT,
+        domain: str = DEFAULT_DOMAIN,
         timeout: float = 30.0,
         max_connections: int = 16,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
+        self.project = project
+        self.domain = domain
         self._client = httpx.Client(
             base_url=self.endpoint + API_PREFIX,
             timeout=timeout,
@@ -433,6 +586,274 @@ class Remote:
         if not isinstance(answer, dict) or not isinstance(answer.get("url"), str):
             raise ServerError(f"{self.endpoint} answered a download without url")
         return str(answer["url"])
+
+    # --- executions -----------------------------------------------------------------
+
+    def launch(
+        self,
+        launch_plan: str | None = None,
+        *,
+        workflow: str | None = None,
+        task: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+        version: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Execution:
+        """Launch an execution of a launch plan, or of a workflow or task directly.
+
+        Give exactly one of ``launch_plan``, ``workflow`` (its default launch
+        plan) or ``task`` (run as a one-node workflow), by name; ``version``
+        None means the newest registered. ``inputs`` are JSON literals by name;
+        the launcher fills defaults in. ``name`` (generated when None) must be
+        unique in the project and domain. The answer's ``url`` is the console page.
+
+        Raises ``InvalidRequest`` (``invalid_inputs``: one detail per input at
+        fault), ``NotFound`` for an unknown entity, ``Conflict`` for a name taken.
+        """
+        given = [
+            (key, value)
+            for key, value in (("launch_plan", launch_plan), ("workflow", workflow), ("task", task))
+            if value
+        ]
+        if len(given) != 1:
+            raise ValueError("give exactly one of launch_plan, workflow or task")
+        key, entity = given[0]
+        body: dict[str, Any] = {
+            "project": project or self.project,
+            "domain": domain or self.domain,
+            "name": name,
+            "launch_plan": None,
+            "workflow": None,
+            "task": None,
+            "inputs": dict(inputs or {}),
+            "labels": dict(labels or {}),
+        }
+        body[key] = {"name": entity, "version": version}
+        return self._execution_answer(self._request("POST", "/executions", json=body))
+
+    def get_execution(
+        self, name: str, *, project: str | None = None, domain: str | None = None
+    ) -> Execution:
+        """One execution: phase, inputs, outputs (once SUCCEEDED), error, times; ``NotFound``."""
+        answer = self._request("GET", self._execution_path(name, project, domain))
+        return self._execution_answer(answer)
+
+    def list_executions(
+        self,
+        *,
+        project: str | None = None,
+        domain: str | None = None,
+        workflow: str | None = None,
+        launch_plan: str | None = None,
+        phase: ExecutionPhase | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = 100,
+    ) -> list[Execution]:
+        """Executions of a project and domain, newest first, filtered, up to ``limit``."""
+        params = {
+            "project": project or self.project,
+            "domain": domain or self.domain,
+        }
+        for key, value in (
+            ("workflow", workflow),
+            ("launch_plan", launch_plan),
+            ("phase", str(phase).upper() if phase else None),
+            ("since", since.isoformat() if since else None),
+            ("until", until.isoformat() if until else None),
+        ):
+            if value:
+                params[key] = value
+        items = self._paginate("/executions", params, limit)
+        return [self._execution_answer(item) for item in items]
+
+    def node_executions(
+        self, name: str, *, project: str | None = None, domain: str | None = None
+    ) -> list[NodeExecution]:
+        """The node executions of an execution, with their attempts, in the workflow's order."""
+        answer = self._request("GET", self._execution_path(name, project, domain) + "/nodes")
+        items = answer.get("items", answer.get("nodes")) if isinstance(answer, dict) else answer
+        if not isinstance(items, list):
+            raise ServerError(f"{self.endpoint} answered node executions without a list")
+        return [self._parse(NodeExecution, item) for item in items]
+
+    def logs(
+        self,
+        name: str,
+        node_path: str,
+        attempt: int | None = None,
+        *,
+        stream: str = "stdout",
+        follow: bool = False,
+        project: str | None = None,
+        domain: str | None = None,
+        poll: float = 0.5,
+    ) -> Iterator[str]:
+        """The text an attempt wrote to ``stream`` (``stdout`` or ``stderr``), in chunks.
+
+        ``attempt`` None is the node's latest attempt; with ``follow`` it waits
+        for the node's first attempt, and the chunks keep coming until the
+        attempt ends. Raises ``NotFound`` for an unknown node or attempt.
+        """
+        if stream not in ("stdout", "stderr"):
+            raise ValueError(f"stream must be stdout or stderr, not {stream!r}")
+        if attempt is None:
+            attempt = self._latest_attempt(name, node_path, project, domain, follow, poll)
+        path = (
+            f"{self._execution_path(name, project, domain)}/nodes/{node_path}"
+            f"/attempts/{attempt}/logs"
+        )
+        params = {"stream": stream, "follow": "true" if follow else "false"}
+        # a followed log waits for output as long as the attempt runs
+        timeout = httpx.Timeout(30.0, read=None) if follow else self._client.timeout
+        try:
+            with self._client.stream("GET", path, params=params, timeout=timeout) as response:
+                if response.status_code >= 300:
+                    response.read()
+                    raise self._error("GET", path, response)
+                yield from response.iter_text()
+        except httpx.TimeoutException as exc:
+            raise ServerUnavailable(
+                f"the Contrail API at {self.endpoint} did not answer in time (GET {path})"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(
+                f"cannot reach the Contrail API at {self.endpoint}: {_reason(exc)}"
+            ) from exc
+
+    def _latest_attempt(
+        self,
+        name: str,
+        node_path: str,
+        project: str | None,
+        domain: str | None,
+        wait: bool,
+        poll: float,
+    ) -> int:
+        while True:
+            nodes = self.node_executions(name, project=project, domain=domain)
+            node = next((n for n in nodes if n.node_path == node_path), None)
+            if node is None:
+                known = ", ".join(n.node_path for n in nodes) or "none"
+                raise NotFound(
+                    f"execution {name} has no node {node_path} (nodes: {known})",
+                    status=404,
+                    code="not_found",
+                )
+            latest = node.latest_attempt
+            if latest is not None:
+                return latest.attempt
+            if not wait or self.get_execution(name, project=project, domain=domain).is_done:
+                raise NotFound(
+                    f"node {node_path} of execution {name} has no task attempt "
+                    f"(phase {node.phase or 'not started'})",
+                    status=404,
+                    code="not_found",
+                )
+            time.sleep(poll)
+
+    def abort(
+        self,
+        name: str,
+        cause: str = "aborted by user",
+        *,
+        project: str | None = None,
+        domain: str | None = None,
+    ) -> None:
+        """Ask the launcher to abort: the execution goes ABORTING, then ABORTED with ``cause``.
+
+        Aborting a finished execution changes nothing.
+        """
+        path = self._execution_path(name, project, domain) + "/abort"
+        self._request("POST", path, json={"cause": cause})
+
+    def relaunch(
+        self,
+        name: str,
+        *,
+        new_name: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+    ) -> Execution:
+        """A new execution of the same launch plan with the same inputs."""
+        path = self._execution_path(name, project, domain) + "/relaunch"
+        return self._execution_answer(self._request("POST", path, json={"name": new_name}))
+
+    def recover(
+        self,
+        name: str,
+        *,
+        new_name: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+    ) -> Execution:
+        """A new execution that reuses the outputs of the nodes that succeeded in ``name``."""
+        path = self._execution_path(name, project, domain) + "/recover"
+        return self._execution_answer(self._request("POST", path, json={"name": new_name}))
+
+    def run(
+        self,
+        entity: RunnableEntity,
+        *,
+        execution_name: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+        version: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        **inputs: Any,
+    ) -> Run:
+        """Run ``entity`` on the cluster, as Flyte 2's ``flyte.run``; returns its ``Run``.
+
+        A local ``@task``, ``@workflow`` or ``LaunchPlan`` is fast-registered
+        first (its module's project serialized, its source bundled and uploaded,
+        everything registered under a version digest of both) and ``inputs``
+        (Python values) are converted by its types. A string names a registered
+        launch plan, whose ``inputs`` are JSON literals. Keyword arguments are
+        the entity's inputs; ``execution_name`` names the execution::
+
+            run = remote.run(wf, name="x")
+            run.wait().outputs   # ("Hello, x!", 9)
+        """
+        from contrail.run import start_run
+
+        return start_run(
+            self,
+            entity,
+            execution_name=execution_name,
+            project=project or self.project,
+            domain=domain or self.domain,
+            version=version,
+            labels=labels,
+            inputs=inputs,
+        )
+
+    def console_url(
+        self, name: str, *, project: str | None = None, domain: str | None = None
+    ) -> str:
+        """The console page of an execution."""
+        return (
+            f"{self.endpoint}/console/projects/{project or self.project}"
+            f"/domains/{domain or self.domain}/executions/{name}"
+        )
+
+    def _execution_path(self, name: str, project: str | None, domain: str | None) -> str:
+        return f"/executions/{project or self.project}/{domain or self.domain}/{name}"
+
+    def _execution_answer(self, answer: Any) -> Execution:
+        url = ""
+        if isinstance(answer, dict) and isinstance(answer.get("execution"), dict):
+            url = str(answer.get("url") or "")
+            answer = answer["execution"]
+        execution = self._parse(Execution, answer)
+        if url or not execution.url:
+            url = url or self.console_url(
+                execution.name, project=execution.project, domain=execution.domain
+            )
+            execution = execution.model_copy(update={"url": url})
+        return execution
 
     # --- plumbing -----------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from contrail.cli.executions import register_get_commands
 from contrail.cli.output import (
     OutputFormat,
     console,
@@ -21,7 +22,7 @@ from contrail.remote import Entity, Project, Remote
 from shared.identifiers import ResourceType
 
 app = typer.Typer(
-    help="Show projects, tasks, workflows and launch plans.",
+    help="Show projects, tasks, workflows, launch plans and executions.",
     no_args_is_help=True,
 )
 
@@ -228,3 +229,6 @@ def projects(
 
 
 app.command("project", hidden=True)(projects)
+
+
+register_get_commands(app)

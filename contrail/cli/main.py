@@ -10,6 +10,8 @@ from typing import cast
 import typer
 
 from contrail.cli.demo import app as demo_app
+from contrail.cli.events import app as events_app
+from contrail.cli.executions import register_execution_commands
 from contrail.cli.get import app as get_app
 from contrail.cli.init import init
 from contrail.cli.launchplan import app as launchplan_app
@@ -28,6 +30,8 @@ app.add_typer(get_app, name="get")
 app.add_typer(launchplan_app, name="launchplan")
 app.command("init")(init)
 app.add_typer(demo_app, name="demo")
+register_execution_commands(app)
+app.add_typer(events_app, name="events")
 
 
 def _mount_run(target: typer.Typer) -> None:

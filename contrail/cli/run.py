@@ -3,7 +3,16 @@
 As ``pyflyte run`` without ``--remote``: import FILE as a module of its
 project, find the task, workflow or launch plan ENTITY in it, read each
 ``--input value`` by the input's type, run it in this process and print its
-outputs. Values are read as:
+outputs. With ``--remote``, as ``pyflyte run --remote``: fast-register
+FILE's module (source bundle and all), launch ENTITY on the cluster and print
+the console URL; ``--wait`` follows the execution to its end and prints its
+outputs, exiting 1 unless it SUCCEEDED.
+
+The command's own options (``--remote``, ``--wait``, ``--project``,
+``--domain``, ``--name``, ``--version``, ``--endpoint``) go before FILE, or
+after ENTITY when the entity has no input of that name (an input wins:
+``contrail run --remote wf.py wf --name x`` gives wf's input ``name``; the
+execution's name then goes before FILE). Values are read as:
 
 - ``int``, ``float``, ``str``; ``bool`` as true/false/yes/no/1/0 (``--flag`` alone
   is true, ``--no-flag`` false);
@@ -31,7 +40,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from contrail.cli.output import console, errors, make_table, print_error
+from contrail.cli.output import console, errors, make_table, print_error, reported_errors
 from contrail.files import Directory, File
 from contrail.launch_plan import LaunchPlan
 from contrail.loader import UserCodeError, find_project_root, load_modules
@@ -307,24 +316,102 @@ def _display(path: str) -> str:
 # --- the command -----------------------------------------------------------------
 
 
+RUN_FLAGS = ("remote", "wait")
+RUN_VALUES = ("project", "domain", "name", "version", "endpoint")
+SHORT_OPTIONS = {"-p": "--project", "-d": "--domain"}
+
+
+def split_run_options(
+    args: Sequence[str], inputs: Mapping[str, InputSlot]
+) -> tuple[dict[str, str | bool], list[str]]:
+    """The command's own options given after ENTITY, and the arguments left for the inputs.
+
+    An option that is also an input's name (``--name`` of a workflow taking
+    ``name``) stays an input.
+
+    Raises:
+        RunError: a value option without its value.
+    """
+    options: dict[str, str | bool] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = SHORT_OPTIONS.get(args[i], args[i])
+        i += 1
+        key, has_value, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        name = key.replace("-", "_")
+        is_input = name in inputs or (name.startswith("no_") and name[3:] in inputs)
+        if key and not is_input and name in RUN_FLAGS and not has_value:
+            options[name] = True
+            continue
+        if key and not is_input and name in RUN_VALUES:
+            if not has_value:
+                if i >= len(args) or args[i].startswith("--"):
+                    raise RunError(f"--{key}: missing value")
+                value = args[i]
+                i += 1
+            options[name] = value
+            continue
+        rest.append(arg)
+        if key and is_input and not has_value and i < len(args) and not args[i].startswith("--"):
+            rest.append(args[i])  # the input's value, even if it looks like an option's name
+            i += 1
+    return options, rest
+
+
 def run(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="The Python file that defines ENTITY."),
     entity: str = typer.Argument(..., help="The task, workflow or launch plan to run."),
+    remote: bool = typer.Option(
+        False, "--remote", help="Register FILE's module and run ENTITY on the cluster."
+    ),
+    wait: bool = typer.Option(
+        False, "--wait", help="With --remote: follow the execution to its end."
+    ),
+    project: str | None = typer.Option(None, "--project", "-p", help="With --remote: project."),
+    domain: str | None = typer.Option(None, "--domain", "-d", help="With --remote: domain."),
+    name: str | None = typer.Option(
+        None, "--name", help="With --remote: the execution's name (default: generated)."
+    ),
+    version: str | None = typer.Option(
+        None, "--version", help="With --remote: version (default: digest of source and specs)."
+    ),
+    endpoint: str | None = typer.Option(None, "--endpoint", help="With --remote: API endpoint."),
 ) -> None:
-    """Run a task or workflow here: contrail run FILE ENTITY --input-name value ...
+    """Run a task or workflow here, or on the cluster with --remote:
+    contrail run [--remote] FILE ENTITY --input-name value ...
 
     Inputs are read by their type: numbers, true/false, ISO datetimes, JSON for
     lists, dicts and records, paths for files. Outputs are printed as a table.
     """
     try:
         runnable = load_entity(file, entity)
-        name, interface = _interface(runnable)
-        given = parse_options(list(ctx.args), interface.inputs)
-        values = read_inputs(name, interface, given)
+        entity_name, interface = _interface(runnable)
+        options, rest = split_run_options(list(ctx.args), interface.inputs)
+        given = parse_options(rest, interface.inputs)
+        values = read_inputs(entity_name, interface, given)
     except (RunError, UserCodeError, ContrailError) as error:
         print_error(error)
         raise typer.Exit(1) from None
+    remote = remote or bool(options.get("remote"))
+    if remote:
+        _run_remote(
+            runnable,
+            interface,
+            values,
+            wait=wait or bool(options.get("wait")),
+            project=project or _text(options.get("project")),
+            domain=domain or _text(options.get("domain")),
+            execution_name=name or _text(options.get("name")),
+            version=version or _text(options.get("version")),
+            endpoint=endpoint or _text(options.get("endpoint")),
+        )
+        return
+    if wait or options:
+        given_options = ["--" + o for o in options] + (["--wait"] if wait else [])
+        print_error(RunError(f"{', '.join(given_options)}: only with --remote"))
+        raise typer.Exit(1)
     try:
         result = runnable(**values)
     except ContrailError as error:
@@ -333,10 +420,74 @@ def run(
     except Exception as error:
         _print_user_exception(error)
         raise typer.Exit(1) from None
-    _print_outputs(name, interface, result)
+    _print_outputs(entity_name, interface, result)
 
 
-RUN_CONTEXT: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True}
+def _text(value: str | bool | None) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _run_remote(
+    runnable: Runnable,
+    interface: Interface,
+    values: Mapping[str, Any],
+    *,
+    wait: bool,
+    project: str | None,
+    domain: str | None,
+    execution_name: str | None,
+    version: str | None,
+    endpoint: str | None,
+) -> None:
+    from contrail.cli.executions import finish, print_launched, watch
+    from contrail.config import load_config
+    from contrail.remote import Remote
+    from contrail.run import Registered, start_run
+
+    with reported_errors():
+        try:
+            config = load_config(endpoint=endpoint, project=project, domain=domain)
+            console.print(
+                f"Running {escape(runnable.name)} on {escape(config.endpoint)} "
+                f"(project {escape(config.project)}, domain {escape(config.domain)})",
+                highlight=False,
+            )
+
+            def registered(done: Registered) -> None:
+                new = f", {done.created} new" if done.created else ", all already registered"
+                console.print(
+                    f"Registered {done.total} entities with version {escape(done.version)}{new}",
+                    highlight=False,
+                )
+
+            with Remote(config.endpoint, project=config.project, domain=config.domain) as client:
+                started = start_run(
+                    client,
+                    runnable,
+                    execution_name=execution_name,
+                    project=config.project,
+                    domain=config.domain,
+                    version=version,
+                    labels=None,
+                    inputs=values,
+                    on_registered=registered,
+                )
+                print_launched(started.execution)
+                if wait:
+                    execution, _ = watch(client, started.name)
+                    types = {n: render(slot.type) for n, slot in interface.outputs.items()}
+                    finish(execution, types)
+        except ContrailError as error:
+            print_error(error)
+            raise typer.Exit(1) from None
+
+
+RUN_CONTEXT: dict[str, Any] = {
+    "allow_extra_args": True,
+    "ignore_unknown_options": True,
+    # options after FILE are ENTITY's inputs (or ours, see split_run_options)
+    "allow_interspersed_args": False,
+}
 """Click settings that let ``--input-name value`` options through to ``run``."""
 
 
