@@ -26,8 +26,10 @@ install: $(VENV)/.installed
 
 demo: install
 	$(CONTRAIL) demo up
+	$(CONTRAIL) demo example
 
-up: demo
+up: install
+	$(CONTRAIL) demo up
 
 down: install
 	$(CONTRAIL) demo down

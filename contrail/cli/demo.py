@@ -60,6 +60,22 @@ def up() -> None:
 
 
 @app.command()
+def example(
+    name: Annotated[str, typer.Option(help="The example workflow's input.")] = "union",
+) -> None:
+    """Register examples/ and run workflows.example.wf to its end, printing its events."""
+    from contrail.demo.example import run_example
+    from contrail.remote import RemoteError
+
+    stack = _open_stack()
+    try:
+        run_example(stack.settings, console, name)
+    except (StackError, RemoteError) as exc:
+        errors.print(f"[bold red]error:[/] [red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
 def down() -> None:
     """Stop every process the stack started (services first, PostgreSQL last)."""
     stack = _open_stack()

@@ -1,0 +1,155 @@
+"""``contrail demo example``: register ``examples/`` and run ``wf`` on the local stack.
+
+It registers the example project, launches ``workflows.example.wf``, follows
+the execution to its end and prints its outputs and every event it published
+on ``contrail.executions``, read back with a plain Kafka consumer, as a team
+subscribing to the stream would see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+from rich.table import Table
+
+from contrail.demo.errors import StackError
+from contrail.demo.layout import find_repo_root
+from shared.events.topics import EXECUTIONS
+from shared.settings import StackSettings
+
+EXAMPLE_WORKFLOW = "workflows.example.wf"
+
+
+@dataclass
+class _EventCollector:
+    """Reads ``contrail.executions`` from its end in a thread, keeping one execution's events."""
+
+    bootstrap: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    key: bytes | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+    failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._consume())
+        except BaseException as exc:  # reported by the caller
+            self.failure = exc
+            self.ready.set()
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            EXECUTIONS, bootstrap_servers=self.bootstrap, auto_offset_reset="latest"
+        )
+        await consumer.start()
+        try:
+            # Latest offsets are fixed once partitions are assigned and positions known.
+            await consumer.seek_to_end()
+            for partition in consumer.assignment():
+                await consumer.position(partition)
+            self.ready.set()
+            seen: set[str] = set()
+            while not self.stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for record in records:
+                        if self.key is None or record.key != self.key or record.value is None:
+                            continue
+                        envelope = json.loads(record.value)
+                        if envelope["id"] not in seen:
+                            seen.add(envelope["id"])
+                            self.events.append(envelope)
+        finally:
+            await consumer.stop()
+
+
+def run_example(settings: StackSettings, console: Console, name: str = "union") -> None:
+    """Register the examples, run ``wf(name)`` to its end, print outputs and events.
+
+    Raises StackError naming what went wrong.
+    """
+    from contrail.remote import Remote
+
+    root = find_repo_root(Path(__file__).resolve()) / "examples"
+    console.print(f"\n[bold]Registering[/] {root / 'workflows'}")
+    registered = subprocess.run(
+        [sys.executable, "-m", "contrail.cli.main", "register", str(root / "workflows")],
+        env=None,
+        check=False,
+    )
+    if registered.returncode != 0:
+        raise StackError("registering examples/workflows failed (see above)")
+
+    collector = _EventCollector(settings.kafka_bootstrap)
+    thread = threading.Thread(target=collector.run, name="demo-events", daemon=True)
+    thread.start()
+    collector.ready.wait(timeout=30)
+    if collector.failure is not None:
+        raise StackError(f"cannot read {EXECUTIONS} from Kafka: {collector.failure}")
+
+    remote = Remote(settings.gateway_url)
+    execution = remote.launch(launch_plan=EXAMPLE_WORKFLOW, inputs={"name": name})
+    key = f"{execution.project}/{execution.domain}/{execution.name}"
+    collector.key = key.encode()
+    console.print(
+        f"\n[bold]Launched[/] {EXAMPLE_WORKFLOW}(name={name!r}) as execution "
+        f"[cyan]{execution.name}[/]\n  {remote.console_url(execution.name)}"
+    )
+    started = time.monotonic()
+    while not execution.phase.is_terminal:
+        if time.monotonic() - started > 120:
+            raise StackError(f"execution {execution.name} did not end within 120s")
+        time.sleep(0.2)
+        execution = remote.get_execution(execution.name)
+    # The last events may still be on their way from the outbox.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _has_final_event(collector.events):
+        time.sleep(0.1)
+    collector.stop.set()
+    thread.join(timeout=5)
+
+    console.print(f"\nExecution [cyan]{execution.name}[/] ended [bold]{execution.phase.value}[/]")
+    if execution.outputs is not None:
+        outputs = Table("output", "value")
+        for output, value in execution.outputs.items():
+            outputs.add_row(output, json.dumps(value))
+        console.print(outputs)
+    console.print(_events_table(collector.events, key))
+    if execution.phase.value != "SUCCEEDED":
+        raise StackError(f"the example execution {execution.name} ended {execution.phase.value}")
+
+
+def _has_final_event(events: list[dict[str, Any]]) -> bool:
+    return any(
+        e["type"] == "contrail.execution.phase_changed"
+        and e["data"]["phase"] in ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
+        for e in events
+    )
+
+
+def _events_table(events: list[dict[str, Any]], key: str) -> Table:
+    table = Table(
+        "seq", "type", "node", "attempt", "phase", "worker", title=f"Events of {key} on Kafka"
+    )
+    for event in sorted(events, key=lambda e: int(e["data"]["seq"])):
+        data = event["data"]
+        table.add_row(
+            str(data["seq"]),
+            event["type"].removeprefix("contrail."),
+            data.get("node_id", ""),
+            str(data.get("attempt", "")),
+            data["phase"],
+            data.get("worker_id") or "",
+        )
+    return table
