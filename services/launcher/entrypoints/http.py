@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.launcher.entrypoints.engine import register_engine
 from services.launcher.entrypoints.routes_executions import router as executions_router
+from services.launcher.entrypoints.scheduler import register_scheduler
 from services.launcher.entrypoints.wiring import LauncherServices
 from shared.service import create_service_app
 from shared.service.app import ServiceRuntime
@@ -22,6 +23,7 @@ def build_app(settings: LauncherSettings | None = None) -> FastAPI:
 
     def register(runtime: ServiceRuntime) -> None:
         register_engine(runtime, svc)
+        register_scheduler(runtime, svc)
 
     app = create_service_app(
         settings,

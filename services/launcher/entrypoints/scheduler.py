@@ -1,0 +1,176 @@
+"""The scheduler's entrypoints: the registry's state changes, and the ticking loop.
+
+The consumer (group ``contrail-scheduler``, from the earliest record) keeps the
+launcher's schedules in step with launch plan activations and deactivations.
+The loop fires due ticks every ``CONTRAIL_SCHEDULER_INTERVAL_SECONDS``; only
+the launcher holding the scheduler's advisory lock (on a dedicated connection,
+as the outbox relay does) fires, the others wait as standbys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from datetime import datetime
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka.annotations import KafkaMessage as MessageParam
+from pydantic import ValidationError
+
+from services.launcher.adapters.schedules import RegistryLaunchPlans, SchedulerSettings
+from services.launcher.entrypoints.wiring import LauncherServices
+from services.launcher.service_layer.engine import now
+from services.launcher.service_layer.scheduler import Scheduler
+from shared.events.catalogue import LaunchPlanState, LaunchPlanStateChanged
+from shared.events.envelope import CloudEvent
+from shared.events.topics import REGISTRY
+from shared.service.app import ServiceRuntime
+from shared.settings import InfraSettings
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_GROUP = "contrail-scheduler"
+HANDLER_ATTEMPTS = 4
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"scheduler:launcher").digest()[:8], "big", signed=True)
+
+
+def register_scheduler(runtime: ServiceRuntime, svc: LauncherServices) -> Scheduler:
+    """Subscribe the scheduler to the registry's events and start its loop."""
+    settings = SchedulerSettings.from_env()
+    registry = RegistryLaunchPlans(svc.settings.registry_base_url)
+    scheduler = Scheduler(
+        runtime.pool,
+        svc.launcher,
+        registry,
+        catch_up=settings.catch_up,
+        catch_up_limit=settings.catch_up_limit,
+    )
+
+    @runtime.broker.subscriber(
+        REGISTRY,
+        group_id=SCHEDULER_GROUP,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_registry_event(message: MessageParam) -> None:
+        event = _state_change(message.body)
+        if event is None:
+            return
+        # The registry briefly unreachable must not lose an activation: retry, and
+        # in the end raise, so that the record is delivered again (NACK_ON_ERROR).
+        for attempt in range(1, HANDLER_ATTEMPTS + 1):
+            try:
+                if event.data.state is LaunchPlanState.ACTIVE:
+                    await scheduler.activated(event.data.identifier, event.time)
+                else:
+                    await scheduler.deactivated(event.data.identifier)
+                return
+            except Exception:
+                if attempt == HANDLER_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    loop = SchedulerLoop(svc.settings, scheduler, settings.interval_seconds)
+    loop.start()
+
+    async def stop() -> None:
+        await loop.stop()
+        await registry.close()
+
+    runtime.shutdown_hooks.append(stop)
+    return scheduler
+
+
+def _state_change(body: bytes) -> CloudEvent[LaunchPlanStateChanged] | None:
+    """The launch plan state change in ``body``; None for any other registry event."""
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or raw.get("type") != LaunchPlanStateChanged.event_type:
+        return None
+    try:
+        return CloudEvent[LaunchPlanStateChanged].model_validate(raw)
+    except ValidationError:
+        log.warning("malformed launch plan state change ignored", exc_info=True)
+        return None
+
+
+class SchedulerLoop:
+    """Fires due ticks every ``interval`` seconds while it holds the scheduler's lock."""
+
+    def __init__(self, settings: InfraSettings, scheduler: Scheduler, interval: float) -> None:
+        self._settings = settings
+        self._scheduler = scheduler
+        self._interval = interval
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="scheduler")
+
+    async def stop(self) -> None:
+        """Finish the round in flight, then stop."""
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._lead()
+                backoff = 0.5
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("scheduler lost PostgreSQL; retrying", extra={"error": str(exc)})
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _lead(self) -> None:
+        """Hold the lock on a dedicated connection; fire due ticks while it is held."""
+        conn: asyncpg.Connection = await asyncpg.connect(self._settings.pg_dsn, timeout=5)
+        try:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                if self._stopping.is_set():
+                    return
+                await self._sleep(self._interval)
+            log.info("scheduler leading")
+            reconciled = False
+            while not self._stopping.is_set():
+                # The lock lives as long as this connection: make sure it still does.
+                await conn.fetchval("SELECT 1")
+                at = now()
+                if not reconciled:
+                    reconciled = await self._reconcile(at)
+                await self._round(at)
+                await self._sleep(self._interval)
+        finally:
+            await conn.close()
+
+    async def _reconcile(self, at: datetime) -> bool:
+        try:
+            added = await self._scheduler.reconcile(at)
+        except Exception:
+            log.exception("reconciling schedules with the registry failed; will try again")
+            return False
+        if added:
+            log.info("schedules added from the registry", extra={"added": added})
+        return True
+
+    async def _round(self, at: datetime) -> None:
+        try:
+            await self._scheduler.fire_due(at)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            raise
+        except Exception:
+            log.exception("scheduler round failed; trying again")
