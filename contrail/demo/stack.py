@@ -33,10 +33,18 @@ from contrail.demo.layout import Layout
 from contrail.demo.pidfiles import PidFiles
 from contrail.demo.postgres import Postgres
 from contrail.demo.processes import last_log_line
-from contrail.demo.procfs import port_owner
+from contrail.demo.procfs import port_owner, read_stat
 from shared.settings import StackSettings
 
 _POLL_SECONDS = 0.25
+_DYING_GRACE_SECONDS = 10.0
+
+
+def _dying(pid: int | None) -> bool:
+    stat = read_stat(pid) if pid is not None else None
+    return stat is not None and stat.is_zombie
+
+
 _ALIASES = {"nginx": "gateway", "postgresql": "postgres", "s3": "minio"}
 
 
@@ -134,6 +142,12 @@ class Stack:
         for component in components:
             for host, port in component.ports():
                 owner = port_owner(host, port)
+                # A process killed a moment ago (its main thread already a zombie)
+                # can hold its sockets while its other threads exit: wait for it.
+                deadline = time.monotonic() + _DYING_GRACE_SECONDS
+                while owner is not None and _dying(owner.pid) and time.monotonic() < deadline:
+                    time.sleep(_POLL_SECONDS)
+                    owner = port_owner(host, port)
                 if owner is not None:
                     raise StackError(
                         port_conflict_message(component.name, port, owner.pid, owner.command)

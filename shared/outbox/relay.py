@@ -87,6 +87,12 @@ class OutboxRelay:
                 log.warning("outbox relay lost PostgreSQL; retrying", extra={"error": str(exc)})
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+            except Exception as exc:
+                # Kafka down longer than the producer's timeouts, or anything else:
+                # the relay must outlive it, or the service would publish nothing more.
+                log.exception("outbox relay failed; retrying", extra={"error": repr(exc)})
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
