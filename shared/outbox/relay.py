@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 
+from shared.db.leader import LeaderLoop
 from shared.settings import InfraSettings
 from shared.telemetry import context_from_traceparent
 
@@ -37,13 +37,7 @@ class _Row:
     headers: dict[str, str]
 
 
-def _lock_key(schema: str) -> int:
-    return int.from_bytes(
-        hashlib.sha256(f"outbox:{schema}".encode()).digest()[:8], "big", signed=True
-    )
-
-
-class OutboxRelay:
+class OutboxRelay(LeaderLoop):
     """Publishes one schema's outbox to Kafka."""
 
     def __init__(
@@ -53,76 +47,36 @@ class OutboxRelay:
         broker: KafkaBroker,
         schema: str,
     ) -> None:
+        super().__init__(settings.pg_dsn, f"outbox:{schema}", settings.outbox_idle_poll_seconds)
         self._settings = settings
         self._pool = pool
         self._broker = broker
         self._schema = schema
         self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.published = 0
 
     @property
     def channel(self) -> str:
         return f"contrail_outbox_{self._schema}"
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
-
-    async def stop(self) -> None:
-        """Finish the batch in flight, then stop."""
-        self._stopping.set()
+    def _on_stop(self) -> None:
         self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
 
-    async def _run(self) -> None:
-        backoff = 0.5
-        while not self._stopping.is_set():
-            try:
-                await self._lead()
-                backoff = 0.5
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("outbox relay lost PostgreSQL; retrying", extra={"error": str(exc)})
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            except Exception as exc:
-                # Kafka down longer than the producer's timeouts, or anything else:
-                # the relay must outlive it, or the service would publish nothing more.
-                log.exception("outbox relay failed; retrying", extra={"error": repr(exc)})
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-
-    async def _lead(self) -> None:
-        """Hold the schema's relay lock on a dedicated connection and drain while held."""
-        conn: asyncpg.Connection = await asyncpg.connect(self._settings.pg_dsn, timeout=5)
-        try:
-            while not await conn.fetchval(
-                "SELECT pg_try_advisory_lock($1)", _lock_key(self._schema)
-            ):
-                if self._stopping.is_set():
-                    return
-                await self._sleep(self._settings.outbox_idle_poll_seconds)
-            await conn.add_listener(self.channel, self._on_notify)
-            log.info("outbox relay leading", extra={"schema": self._schema})
-            while not self._stopping.is_set():
-                self._wake.clear()
-                sent = await self.drain_once()
-                if sent >= self._settings.outbox_batch_size:
-                    continue
-                if sent == 0:
-                    await self._purge_sent()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wake.wait(), timeout=self._settings.outbox_idle_poll_seconds
-                    )
-        finally:
-            await conn.close()
+    async def lead(self, conn: asyncpg.Connection) -> None:
+        """Drain on every NOTIFY (and every idle poll) while holding the schema's lock."""
+        await conn.add_listener(self.channel, self._on_notify)
+        log.info("outbox relay leading", extra={"schema": self._schema})
+        while not self.stopping:
+            self._wake.clear()
+            sent = await self.drain_once()
+            if sent >= self._settings.outbox_batch_size:
+                continue
+            if sent == 0:
+                await self._purge_sent()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=self._settings.outbox_idle_poll_seconds
+                )
 
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()
@@ -170,7 +124,7 @@ class OutboxRelay:
             )
         self.published += len(sent_ids)
         if len(sent_ids) < len(rows):
-            await self._sleep(1.0)
+            await self.sleep(1.0)
         return len(sent_ids)
 
     async def _purge_sent(self) -> None:

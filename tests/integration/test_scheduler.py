@@ -116,7 +116,7 @@ class Harness:
     def scheduler(self, catch_up: CatchUp = CatchUp.LATEST) -> Scheduler:
         return Scheduler(self.pool, self.launcher, self.registry, self.schedules, catch_up=catch_up)
 
-    async def scheduled(self, lp: Identifier, present: bool = True, timeout: float = 20.0) -> Any:
+    async def scheduled(self, lp: Identifier, present: bool = True, timeout: float = 60.0) -> Any:
         """The launcher's schedule row of ``lp`` once it is there (or gone)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -191,7 +191,7 @@ async def test_a_tick_fires_one_execution_with_its_name_and_kickoff_input(
         assert stored[0]["scheduled_at"] == base
         async with open_launcher(stack) as launcher:
             execution = await launcher.get({"execution_id": f"{lp.project}/development/{name}"})
-            done = await launcher.wait(execution, TERMINAL, timeout=30)
+            done = await launcher.wait(execution, TERMINAL, timeout=60)
     assert execution["launch_plan"]["name"] == LP_NAME
     assert execution["inputs"] == {"kickoff": kickoff_value(base), "name": "cron"}
     assert kickoff_value(base).endswith(":00Z")
@@ -315,7 +315,7 @@ async def test_the_launcher_fires_a_real_tick(stack: StackSettings, harness: Har
         assert json.loads(stored[0]["inputs"])["kickoff"] == kickoff_value(tick)
         async with open_launcher(stack) as launcher:
             execution = {"execution_id": f"{lp.project}/development/{stored[0]['name']}"}
-            done = await launcher.wait(execution, TERMINAL, timeout=30)
+            done = await launcher.wait(execution, TERMINAL, timeout=60)
         assert done["phase"] == "SUCCEEDED", done
         # The loop keeps the tick recorded: it does not fire it again.
         await asyncio.sleep(2)

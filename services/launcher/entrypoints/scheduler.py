@@ -10,8 +10,6 @@ as the outbox relay does) fires, the others wait as standbys.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import json
 import logging
 from datetime import datetime
@@ -25,6 +23,7 @@ from services.launcher.adapters.schedules import RegistryLaunchPlans, SchedulerS
 from services.launcher.entrypoints.wiring import LauncherServices
 from services.launcher.service_layer.engine import now
 from services.launcher.service_layer.scheduler import Scheduler
+from shared.db.leader import LeaderLoop
 from shared.events.catalogue import LaunchPlanState, LaunchPlanStateChanged
 from shared.events.envelope import CloudEvent
 from shared.events.topics import REGISTRY
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 
 SCHEDULER_GROUP = "contrail-scheduler"
 HANDLER_ATTEMPTS = 4
-LOCK_KEY = int.from_bytes(hashlib.sha256(b"scheduler:launcher").digest()[:8], "big", signed=True)
 
 
 def register_scheduler(runtime: ServiceRuntime, svc: LauncherServices) -> Scheduler:
@@ -100,62 +98,26 @@ def _state_change(body: bytes) -> CloudEvent[LaunchPlanStateChanged] | None:
         return None
 
 
-class SchedulerLoop:
+class SchedulerLoop(LeaderLoop):
     """Fires due ticks every ``interval`` seconds while it holds the scheduler's lock."""
 
     def __init__(self, settings: InfraSettings, scheduler: Scheduler, interval: float) -> None:
-        self._settings = settings
+        super().__init__(settings.pg_dsn, "scheduler:launcher", interval)
         self._scheduler = scheduler
         self._interval = interval
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="scheduler")
-
-    async def stop(self) -> None:
-        """Finish the round in flight, then stop."""
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-
-    async def _run(self) -> None:
-        backoff = 0.5
-        while not self._stopping.is_set():
-            try:
-                await self._lead()
-                backoff = 0.5
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("scheduler lost PostgreSQL; retrying", extra={"error": str(exc)})
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-
-    async def _lead(self) -> None:
-        """Hold the lock on a dedicated connection; fire due ticks while it is held."""
-        conn: asyncpg.Connection = await asyncpg.connect(self._settings.pg_dsn, timeout=5)
-        try:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-                if self._stopping.is_set():
-                    return
-                await self._sleep(self._interval)
-            log.info("scheduler leading")
-            reconciled = False
-            while not self._stopping.is_set():
-                # The lock lives as long as this connection: make sure it still does.
-                await conn.fetchval("SELECT 1")
-                at = now()
-                if not reconciled:
-                    reconciled = await self._reconcile(at)
-                await self._round(at)
-                await self._sleep(self._interval)
-        finally:
-            await conn.close()
+    async def lead(self, conn: asyncpg.Connection) -> None:
+        """Reconcile with the registry once, then fire due ticks every interval."""
+        log.info("scheduler leading")
+        reconciled = False
+        while not self.stopping:
+            # The lock lives as long as this connection: make sure it still does.
+            await conn.fetchval("SELECT 1")
+            at = now()
+            if not reconciled:
+                reconciled = await self._reconcile(at)
+            await self._round(at)
+            await self.sleep(self._interval)
 
     async def _reconcile(self, at: datetime) -> bool:
         try:
