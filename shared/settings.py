@@ -8,7 +8,7 @@ that ``contrail demo up`` starts, so nothing needs configuring on one machine.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -133,6 +133,16 @@ class LauncherSettings(ServiceSettings):
     )
     engine_fetch_max_wait_ms: int = Field(
         default=10, ge=0, description="How long the engine's consumers wait for more records."
+    )
+    scheduler_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often the scheduler looks for due cron ticks."
+    )
+    scheduler_catch_up: Literal["latest", "all"] = Field(
+        default="latest",
+        description="Ticks missed while no launcher ran: fire the latest only, or all of them.",
+    )
+    scheduler_catch_up_limit: int = Field(
+        default=100, ge=1, description="With catch-up all: the most ticks fired per round."
     )
 
     @property

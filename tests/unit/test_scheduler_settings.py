@@ -1,4 +1,4 @@
-"""The scheduler's settings from the environment, and the kickoff input's value."""
+"""The scheduler's settings (LauncherSettings), and the kickoff input's value."""
 
 from __future__ import annotations
 
@@ -6,42 +6,39 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.launcher.adapters.schedules import CATCH_UP_ENV, INTERVAL_ENV, SchedulerSettings
 from services.launcher.domain.schedule import CatchUp
 from services.launcher.service_layer.scheduler import kickoff_value
+from shared.settings import LauncherSettings
 
 
-def test_defaults_tick_every_second_and_catch_up_the_latest(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv(INTERVAL_ENV, raising=False)
-    monkeypatch.delenv(CATCH_UP_ENV, raising=False)
-    settings = SchedulerSettings.from_env()
-    assert settings.interval_seconds == 1.0
-    assert settings.catch_up is CatchUp.LATEST
+def test_defaults_tick_every_second_and_catch_up_the_latest() -> None:
+    settings = LauncherSettings()
+    assert settings.scheduler_interval_seconds == 1.0
+    assert CatchUp(settings.scheduler_catch_up) is CatchUp.LATEST
 
 
 def test_the_environment_chooses_interval_and_catch_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(INTERVAL_ENV, "0.25")
-    monkeypatch.setenv(CATCH_UP_ENV, "ALL")
-    settings = SchedulerSettings.from_env()
-    assert settings.interval_seconds == 0.25
-    assert settings.catch_up is CatchUp.ALL
+    monkeypatch.setenv("CONTRAIL_SCHEDULER_INTERVAL_SECONDS", "0.25")
+    monkeypatch.setenv("CONTRAIL_SCHEDULER_CATCH_UP", "all")
+    settings = LauncherSettings()
+    assert settings.scheduler_interval_seconds == 0.25
+    assert CatchUp(settings.scheduler_catch_up) is CatchUp.ALL
 
 
-@pytest.mark.parametrize(("name", "value"), [(INTERVAL_ENV, "0"), (INTERVAL_ENV, "soon")])
-def test_a_bad_interval_is_refused_by_name(
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CONTRAIL_SCHEDULER_INTERVAL_SECONDS", "0"),
+        ("CONTRAIL_SCHEDULER_INTERVAL_SECONDS", "soon"),
+        ("CONTRAIL_SCHEDULER_CATCH_UP", "some"),
+    ],
+)
+def test_a_bad_value_is_refused_by_name(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
     monkeypatch.setenv(name, value)
-    with pytest.raises(ValueError, match=INTERVAL_ENV):
-        SchedulerSettings.from_env()
-
-
-def test_a_bad_catch_up_names_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CATCH_UP_ENV, "some")
-    with pytest.raises(ValueError, match="latest, all"):
-        SchedulerSettings.from_env()
+    with pytest.raises(ValueError, match=name.removeprefix("CONTRAIL_").lower()):
+        LauncherSettings()
 
 
 def test_kickoff_value_is_the_tick_in_utc_iso_8601() -> None:

@@ -8,7 +8,6 @@ registry's HTTP API.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,51 +16,12 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.launcher.domain.schedule import CatchUp
 from shared.db.pool import Connection
 from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier, ResourceType
 from shared.specs import LaunchPlanSpec, Schedule
 
 Executor = Connection | asyncpg.Pool
-
-INTERVAL_ENV = "CONTRAIL_SCHEDULER_INTERVAL_SECONDS"
-CATCH_UP_ENV = "CONTRAIL_SCHEDULER_CATCH_UP"
-DEFAULT_INTERVAL_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class SchedulerSettings:
-    """How often the scheduler looks for due ticks, and what it does with missed ones.
-
-    Read from the environment here rather than from ``LauncherSettings``
-    (``CONTRAIL_SCHEDULER_INTERVAL_SECONDS``, ``CONTRAIL_SCHEDULER_CATCH_UP``).
-    """
-
-    interval_seconds: float = DEFAULT_INTERVAL_SECONDS
-    catch_up: CatchUp = CatchUp.LATEST
-    catch_up_limit: int = 100
-
-    @classmethod
-    def from_env(cls) -> SchedulerSettings:
-        """The settings from the environment; a ValueError names a bad variable."""
-        raw_interval = os.environ.get(INTERVAL_ENV, str(DEFAULT_INTERVAL_SECONDS))
-        try:
-            interval = float(raw_interval)
-        except ValueError:
-            interval = -1.0
-        if not interval > 0:
-            raise ValueError(f"{INTERVAL_ENV}={raw_interval!r}: expected a positive number")
-        raw_catch_up = os.environ.get(CATCH_UP_ENV, CatchUp.LATEST.value).strip().lower()
-        try:
-            catch_up = CatchUp(raw_catch_up)
-        except ValueError:
-            choices = ", ".join(c.value for c in CatchUp)
-            raise ValueError(
-                f"{CATCH_UP_ENV}={raw_catch_up!r}: expected one of {choices}"
-            ) from None
-        return cls(interval_seconds=interval, catch_up=catch_up)
-
 
 @dataclass(frozen=True)
 class ScheduleRow:

@@ -19,7 +19,8 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage as MessageParam
 from pydantic import ValidationError
 
-from services.launcher.adapters.schedules import RegistryLaunchPlans, SchedulerSettings
+from services.launcher.adapters.schedules import RegistryLaunchPlans
+from services.launcher.domain.schedule import CatchUp
 from services.launcher.entrypoints.wiring import LauncherServices
 from services.launcher.service_layer.engine import now
 from services.launcher.service_layer.scheduler import Scheduler
@@ -38,14 +39,14 @@ HANDLER_ATTEMPTS = 4
 
 def register_scheduler(runtime: ServiceRuntime, svc: LauncherServices) -> Scheduler:
     """Subscribe the scheduler to the registry's events and start its loop."""
-    settings = SchedulerSettings.from_env()
-    registry = RegistryLaunchPlans(svc.settings.registry_base_url)
+    settings = svc.settings
+    registry = RegistryLaunchPlans(settings.registry_base_url)
     scheduler = Scheduler(
         runtime.pool,
         svc.launcher,
         registry,
-        catch_up=settings.catch_up,
-        catch_up_limit=settings.catch_up_limit,
+        catch_up=CatchUp(settings.scheduler_catch_up),
+        catch_up_limit=settings.scheduler_catch_up_limit,
     )
 
     @runtime.broker.subscriber(
@@ -72,7 +73,7 @@ def register_scheduler(runtime: ServiceRuntime, svc: LauncherServices) -> Schedu
                     raise
                 await asyncio.sleep(0.2 * 2**attempt)
 
-    loop = SchedulerLoop(svc.settings, scheduler, settings.interval_seconds)
+    loop = SchedulerLoop(settings, scheduler, settings.scheduler_interval_seconds)
     loop.start()
 
     async def stop() -> None:
