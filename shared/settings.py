@@ -240,7 +240,7 @@ class StackSettings(InfraSettings):
     kafka_version: str = "4.1.1"
     minio_module: str = "github.com/minio/minio@latest"
     ready_timeout_seconds: float = 60.0
-    worker_concurrency: int = 2
+    worker_concurrency: int = 4
 
     def service_settings(self) -> dict[str, ServiceSettings]:
         return {name: cls() for name, cls in SERVICE_SETTINGS.items()}

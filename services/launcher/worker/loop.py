@@ -104,6 +104,8 @@ class Worker:
         self._terminated: OrderedDict[str, None] = OrderedDict()
         self._dispatch: AIOKafkaConsumer | None = None
         self._control: AIOKafkaConsumer | None = None
+        # Attempt folders removed after the attempt's slot is free again.
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -147,6 +149,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await control
             await self._control.stop()
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
             await self._runner.close()
 
     async def _drain(self) -> None:
@@ -372,8 +375,18 @@ class Worker:
         try:
             await self._finish(taken, result, log_prefix, log_uri)
         finally:
+            self._remove_later(result.stdout_path.parent)
+
+    def _remove_later(self, folder: Path) -> None:
+        """Remove an ended attempt's folder off the attempt's path (its slot is free sooner)."""
+
+        async def remove() -> None:
             with contextlib.suppress(OSError):
-                await asyncio.to_thread(_remove_tree, result.stdout_path.parent)
+                await asyncio.to_thread(_remove_tree, folder)
+
+        task = asyncio.create_task(remove())
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     async def _finish(
         self, taken: _Taken, result: AttemptResult, log_prefix: str, log_uri: str

@@ -76,19 +76,24 @@ class AttemptStorage:
         return f"s3://{self.store.bucket}/{key}"
 
     async def upload_logs(self, prefix: str, stdout: Path, stderr: Path) -> None:
-        """Copy both log files to ``<prefix>/stdout`` and ``<prefix>/stderr`` (missing: empty)."""
+        """Copy both log files to ``<prefix>/stdout`` and ``<prefix>/stderr`` (empty ones: not)."""
         await asyncio.gather(
             *(
-                asyncio.to_thread(self._upload_file, f"{prefix}/{name}", path, _TEXT)
+                asyncio.to_thread(self._upload_file, f"{prefix}/{name}", path, _TEXT, True)
                 for name, path in zip(LOG_NAMES, (stdout, stderr), strict=True)
             )
         )
 
-    def _upload_file(self, key: str, path: Path, content_type: str = _BINARY) -> None:
+    def _upload_file(
+        self, key: str, path: Path, content_type: str = _BINARY, skip_empty: bool = False
+    ) -> None:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             data = b""
+        if not data and skip_empty:
+            # A log never stored reads as empty, and most attempts print nothing.
+            return
         self.store.put(key, data, content_type=content_type)
 
     async def follow_logs(self, prefix: str, stdout: Path, stderr: Path, every: float) -> None:
