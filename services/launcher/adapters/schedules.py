@@ -23,6 +23,7 @@ from shared.specs import LaunchPlanSpec, Schedule
 
 Executor = Connection | asyncpg.Pool
 
+
 @dataclass(frozen=True)
 class ScheduleRow:
     """One scheduled launch plan, as the launcher stores it."""
