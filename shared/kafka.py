@@ -37,6 +37,9 @@ def create_broker(
         request_timeout_ms=15_000,
         middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
         logger=logging.getLogger(f"contrail.kafka.{client_id}"),
+        # "Received" and "Processed" for every message: thousands of lines a
+        # second under load, so only at DEBUG.
+        log_level=logging.DEBUG,
     )
 
 

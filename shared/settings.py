@@ -132,7 +132,9 @@ class LauncherSettings(ServiceSettings):
         default=None, description="The console's base URL for execution links; the gateway's."
     )
     engine_fetch_max_wait_ms: int = Field(
-        default=10, ge=0, description="How long the engine's consumers wait for more records."
+        default=250,
+        ge=0,
+        description="How long an idle fetch of the engine waits at the broker (data: at once).",
     )
     scheduler_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often the scheduler looks for due cron ticks."
@@ -198,7 +200,9 @@ class WorkerSettings(InfraSettings):
         description="Outputs whose JSON is larger go to S3 (outputs_uri) instead of the report.",
     )
     worker_fetch_max_wait_ms: int = Field(
-        default=5, ge=0, description="How long a fetch of contrail.dispatch waits for records."
+        default=250,
+        ge=0,
+        description="How long an idle fetch of contrail.dispatch waits at the broker.",
     )
     home: Path | None = Field(
         default=None, description="The local stack's state folder (CONTRAIL_HOME), if any."

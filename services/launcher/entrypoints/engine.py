@@ -91,9 +91,13 @@ def register_engine(runtime: ServiceRuntime, svc: LauncherServices) -> None:
     )
     async def on_execution_event(message: MessageParam) -> None:
         # Only an execution's first event (QUEUED, seq 0) concerns the engine: it
-        # starts executions that whoever created them did not start.
+        # starts executions that whoever created them did not start. Most events
+        # are not that one; skip them before parsing (compact JSON, as we write it).
+        body = message.body
+        if b'"seq":0,' not in body and b'"seq":0}' not in body:
+            return
         try:
-            raw = json.loads(message.body)
+            raw = json.loads(body)
         except ValueError:
             return
         if not isinstance(raw, dict):
