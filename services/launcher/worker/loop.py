@@ -74,6 +74,8 @@ class _Taken:
     dispatch: AttemptDispatch
     terminate: bool = False
     shutdown: bool = False
+    holds_slot: bool = True
+    """Until its process ends: uploading logs and reporting need no slot."""
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -106,6 +108,10 @@ class Worker:
         self._control: AIOKafkaConsumer | None = None
         # Attempt folders removed after the attempt's slot is free again.
         self._cleanups: set[asyncio.Task[None]] = set()
+
+    def _busy(self) -> int:
+        """Slots in use: attempts taken whose process has not ended yet."""
+        return sum(1 for taken in self._taken.values() if taken.holds_slot)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -182,7 +188,7 @@ class Worker:
         stopping = asyncio.create_task(self._stopping.wait())
         try:
             while not self._stopping.is_set():
-                free = self._slots - len(self._taken)
+                free = self._slots - self._busy()
                 if free <= 0:
                     await self._wait_for_slot(consumer, stopping)
                     continue
@@ -212,7 +218,7 @@ class Worker:
             {freed, stopping}, timeout=_FULL_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
         )
         freed.cancel()
-        if self._stopping.is_set() or self._slots - len(self._taken) > 0:
+        if self._stopping.is_set() or self._slots - self._busy() > 0:
             return
         # Partitions assigned since the pause aren't paused: give their records back.
         batch = await consumer.getmany(timeout_ms=0)
@@ -369,6 +375,10 @@ class Worker:
         try:
             result = await self._runner.run(spec, on_started=started)
         finally:
+            # The process has ended: its slot can take the next attempt while
+            # this one's logs, outputs and report finish.
+            taken.holds_slot = False
+            self._slot_freed.set()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
