@@ -25,7 +25,7 @@ from shared.db.migrations import service_migrations
 from shared.events import CloudEvent, source_of
 from shared.events.catalogue import ExecutionPhaseChanged
 from shared.identifiers import ExecutionIdentifier
-from shared.kafka import create_broker, ensure_topics
+from shared.kafka import ensure_topics
 from shared.outbox import OutboxMessage, OutboxRelay, enqueue
 from shared.phases import ExecutionPhase
 from shared.settings import StackSettings
@@ -39,16 +39,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def run(events: int, per_txn: int, writers: int) -> None:
     settings = StackSettings()
-    telemetry = configure_telemetry("bench-outbox")
+    configure_telemetry("bench-outbox")
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     topic = f"bench.{schema}"
     conn = await asyncpg.connect(settings.pg_dsn)
     await apply_migrations(conn, schema, service_migrations(None, "bench"))
     await ensure_topics(settings, [topic])
     pool = await create_pool(settings, schema)
-    broker = create_broker(settings, "bench-outbox", telemetry.tracer_provider)
-    await broker.connect()
-    relay = OutboxRelay(settings, pool, broker, schema)
+    relay = OutboxRelay(settings, pool, schema)
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
     )
@@ -94,7 +92,6 @@ async def run(events: int, per_txn: int, writers: int) -> None:
 
     await relay.stop()
     await consumer.stop()
-    await broker.stop()
     await pool.close()
     await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     await conn.close()

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -40,6 +41,21 @@ def create_broker(
         # "Received" and "Processed" for every message: thousands of lines a
         # second under load, so only at DEBUG.
         log_level=logging.DEBUG,
+    )
+
+
+def create_producer(settings: InfraSettings, client_id: str) -> AIOKafkaProducer:
+    """A bare idempotent producer (acks=all), for the outbox relay's raw records.
+
+    The relay forwards records exactly as stored, trace context included, so it
+    needs none of the broker's per-message middleware.
+    """
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        request_timeout_ms=15_000,
     )
 
 

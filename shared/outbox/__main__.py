@@ -12,7 +12,6 @@ import logging
 import signal
 
 from shared.db import create_pool
-from shared.kafka import create_broker
 from shared.outbox.relay import OutboxRelay
 from shared.settings import InfraSettings
 from shared.telemetry import configure_logging, configure_telemetry
@@ -24,9 +23,7 @@ async def _main(schema: str) -> None:
     settings = InfraSettings()
     telemetry = configure_telemetry(f"outbox-relay-{schema}")
     pool = await create_pool(settings, schema)
-    broker = create_broker(settings, f"contrail-relay-{schema}", telemetry.tracer_provider)
-    await broker.connect()
-    relay = OutboxRelay(settings, pool, broker, schema)
+    relay = OutboxRelay(settings, pool, schema)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -35,7 +32,6 @@ async def _main(schema: str) -> None:
     log.info("relay running", extra={"schema": schema})
     await stop.wait()
     await relay.stop()
-    await broker.stop()
     await pool.close()
     telemetry.shutdown()
 

@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from faststream.kafka import KafkaBroker
-from opentelemetry import trace
+from aiokafka import AIOKafkaProducer
 
 from shared.db.leader import LeaderLoop
+from shared.kafka import create_producer
 from shared.settings import InfraSettings
-from shared.telemetry import context_from_traceparent
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,14 +42,15 @@ class OutboxRelay(LeaderLoop):
         self,
         settings: InfraSettings,
         pool: asyncpg.Pool,
-        broker: KafkaBroker,
         schema: str,
+        client_id: str | None = None,
     ) -> None:
         super().__init__(settings.pg_dsn, f"outbox:{schema}", settings.outbox_idle_poll_seconds)
         self._settings = settings
         self._pool = pool
-        self._broker = broker
         self._schema = schema
+        self._client_id = client_id or f"contrail-relay-{schema}"
+        self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self.published = 0
 
@@ -64,19 +63,25 @@ class OutboxRelay(LeaderLoop):
 
     async def lead(self, conn: asyncpg.Connection) -> None:
         """Drain on every NOTIFY (and every idle poll) while holding the schema's lock."""
-        await conn.add_listener(self.channel, self._on_notify)
-        log.info("outbox relay leading", extra={"schema": self._schema})
-        while not self.stopping:
-            self._wake.clear()
-            sent = await self.drain_once()
-            if sent >= self._settings.outbox_batch_size:
-                continue
-            if sent == 0:
-                await self._purge_sent()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=self._settings.outbox_idle_poll_seconds
-                )
+        self._producer = create_producer(self._settings, self._client_id)
+        await self._producer.start()
+        try:
+            await conn.add_listener(self.channel, self._on_notify)
+            log.info("outbox relay leading", extra={"schema": self._schema})
+            while not self.stopping:
+                self._wake.clear()
+                sent = await self.drain_once()
+                if sent >= self._settings.outbox_batch_size:
+                    continue
+                if sent == 0:
+                    await self._purge_sent()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wake.wait(), timeout=self._settings.outbox_idle_poll_seconds
+                    )
+        finally:
+            producer, self._producer = self._producer, None
+            await producer.stop()
 
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()
@@ -93,19 +98,15 @@ class OutboxRelay(LeaderLoop):
         ]
         if not rows:
             return 0
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError("the relay publishes only while it leads")
         futures = []
         for row in rows:
-            with tracer.start_as_current_span(
-                "outbox publish",
-                context=context_from_traceparent(row.headers.get("traceparent")),
-                kind=trace.SpanKind.INTERNAL,
-            ):
-                headers = {k: v for k, v in row.headers.items() if k != "traceparent"}
-                futures.append(
-                    await self._broker.publish(
-                        row.value, row.topic, key=row.key, headers=headers, no_confirm=True
-                    )
-                )
+            # As stored: the record's traceparent names the span that wrote it,
+            # so consumers continue that trace.
+            headers = [(name, value.encode()) for name, value in row.headers.items()]
+            futures.append(await producer.send(row.topic, row.value, key=row.key, headers=headers))
         results = await asyncio.gather(*futures, return_exceptions=True)
         # Mark the prefix that Kafka acknowledged; the rest is retried in order.
         sent_ids: list[int] = []

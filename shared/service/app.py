@@ -124,7 +124,7 @@ async def start_runtime(
     store = ObjectStore(settings)
     await _retry_until("S3", lambda: asyncio.to_thread(store.ensure_bucket))
     broker = create_broker(settings, f"contrail-{settings.service_name}", telemetry.tracer_provider)
-    relay = OutboxRelay(settings, pool, broker, schema)
+    relay = OutboxRelay(settings, pool, schema, f"contrail-{settings.service_name}-relay")
     runtime = ServiceRuntime(settings, telemetry, pool, broker, store, relay)
     if register_subscribers is not None:
         register_subscribers(runtime)

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 
 from shared.db import transaction
@@ -21,6 +20,7 @@ from shared.events.catalogue import TaskRegistered
 from shared.identifiers import Identifier, ResourceType
 from shared.outbox import OutboxMessage, OutboxRecord, OutboxRelay, enqueue
 from shared.settings import StackSettings
+from shared.telemetry import Telemetry
 from tests.integration.conftest import Consume, Record
 
 pytestmark = pytest.mark.integration
@@ -57,16 +57,16 @@ def _ids(records: list[Record]) -> list[str]:
 
 @pytest.fixture
 async def relay(
-    stack: StackSettings, pool: asyncpg.Pool, broker: KafkaBroker, test_schema: str
+    stack: StackSettings, pool: asyncpg.Pool, test_schema: str
 ) -> AsyncIterator[OutboxRelay]:
-    relay = OutboxRelay(stack, pool, broker, test_schema)
+    relay = OutboxRelay(stack, pool, test_schema)
     relay.start()
     yield relay
     await relay.stop()
 
 
 async def test_event_reaches_a_plain_consumer_exactly_as_written(
-    pool: asyncpg.Pool, relay: OutboxRelay, topic: str, consume: Consume
+    pool: asyncpg.Pool, relay: OutboxRelay, topic: str, consume: Consume, telemetry: Telemetry
 ) -> None:
     tracer = trace.get_tracer("tests")
     with tracer.start_as_current_span("register task") as span:
