@@ -20,11 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.dispatch import AttemptDispatch, AttemptReport, ReportKind
-from shared.events.catalogue import ErrorKind, ExecutionError, ResourceUsage
-from shared.events.topics import ATTEMPTS, DISPATCH
 from shared.identifiers import ResourceType
 from shared.literals import INT, STR, LiteralType
 from shared.settings import StackSettings
@@ -43,7 +40,6 @@ from tests.integration.registry_support import Registry, launch_plan, task_node,
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRAIL = str(Path(sys.executable).parent / "contrail")
-USAGE = ResourceUsage(cpu_seconds=0.01, peak_memory_bytes=10_000_000, wall_seconds=0.02)
 
 
 # --- task code the workers run --------------------------------------------------------
@@ -151,62 +147,6 @@ async def tail(stack: StackSettings, topic: str, project: str) -> AsyncIterator[
         yield t
     finally:
         await t.stop()
-
-
-class FakeWorker:
-    """Plays a worker for one project: takes dispatched attempts, reports their phases."""
-
-    def __init__(self, dispatches: Tail, producer: AIOKafkaProducer, worker_id: str) -> None:
-        self.dispatches = dispatches
-        self.producer = producer
-        self.worker_id = worker_id
-
-    async def take(self, node_path: str | None = None, timeout: float = 15.0) -> AttemptDispatch:
-        body = await self.dispatches.take(
-            lambda b: node_path is None or b.get("node_path") == node_path, timeout
-        )
-        return AttemptDispatch.model_validate(body)
-
-    async def report(self, dispatch: AttemptDispatch, kind: ReportKind, **fields: Any) -> None:
-        report = AttemptReport(
-            kind=kind,
-            execution=dispatch.execution,
-            node_path=dispatch.node_path,
-            attempt=dispatch.attempt,
-            worker_id=fields.pop("worker_id", self.worker_id),
-            **fields,
-        )
-        await self.producer.send_and_wait(
-            ATTEMPTS, report.to_json(), key=dispatch.execution.key.encode()
-        )
-
-    async def start(self, dispatch: AttemptDispatch) -> None:
-        log_uri = f"s3://contrail/logs/{dispatch.attempt_id}"
-        await self.report(dispatch, ReportKind.STARTED, log_uri=log_uri)
-
-    async def succeed(self, dispatch: AttemptDispatch, outputs: dict[str, Any]) -> None:
-        await self.report(dispatch, ReportKind.SUCCEEDED, outputs=outputs, usage=USAGE)
-
-    async def fail(self, dispatch: AttemptDispatch, message: str = "boom") -> None:
-        error = ExecutionError(kind=ErrorKind.USER, code="ValueError", message=message)
-        await self.report(dispatch, ReportKind.FAILED, error=error, usage=USAGE)
-
-    async def run(self, dispatch: AttemptDispatch, outputs: dict[str, Any]) -> None:
-        await self.start(dispatch)
-        await self.succeed(dispatch, outputs)
-
-
-@asynccontextmanager
-async def fake_worker(
-    stack: StackSettings, project: str, worker_id: str = "test-worker"
-) -> AsyncIterator[FakeWorker]:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
-    await producer.start()
-    try:
-        async with tail(stack, DISPATCH, project) as dispatches:
-            yield FakeWorker(dispatches, producer, worker_id)
-    finally:
-        await producer.stop()
 
 
 # --- registering small workflows ------------------------------------------------------

@@ -19,7 +19,6 @@ from shared.events.envelope import CONTENT_TYPE, CloudEvent, source_of
 from shared.events.topics import CONTROL, DISPATCH, EXECUTIONS
 from shared.identifiers import ExecutionIdentifier
 from shared.outbox import OutboxRecord, enqueue
-from shared.telemetry import current_traceparent
 
 SOURCE = source_of("launcher")
 _IDS = uuid.UUID("5b0f6a52-8e0e-4d0b-9a53-3c1d2f0e7a10")
@@ -97,10 +96,6 @@ def _message_row(
 ) -> Row:
     headers = {"traceparent": traceparent} if traceparent else {}
     return OutboxRecord(topic, execution.key, message_id, value, headers)
-
-
-def traceparent() -> str | None:
-    return current_traceparent()
 
 
 async def write(conn: Connection, rows: Sequence[Row]) -> None:

@@ -20,6 +20,7 @@ from faststream.kafka.annotations import KafkaMessage as MessageParam
 from pydantic import ValidationError
 
 from services.launcher.adapters.logs import read_json_object
+from services.launcher.adapters.report_backlog import unread_reports
 from services.launcher.entrypoints.wiring import LauncherServices
 from shared.dispatch import AttemptReport
 from shared.events.catalogue import ExecutionPhaseChanged
@@ -123,13 +124,17 @@ def register_engine(runtime: ServiceRuntime, svc: LauncherServices) -> None:
 
 async def _watch_heartbeats(svc: LauncherServices) -> None:
     settings = svc.settings
+
+    async def all_read() -> bool:
+        return await unread_reports(settings, ENGINE_GROUP) == 0
+
     # Heartbeats sent while this launcher was down are still in Kafka: give the
     # consumer one timeout's worth of time to read them before judging anyone.
     await asyncio.sleep(settings.heartbeat_timeout_seconds)
     while True:
         await asyncio.sleep(settings.heartbeat_check_seconds)
         try:
-            await svc.engine.check_heartbeats(settings.heartbeat_timeout_seconds)
+            await svc.engine.check_heartbeats(settings.heartbeat_timeout_seconds, all_read)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -43,6 +43,7 @@ from shared.db.pool import Connection, transaction
 from shared.dispatch import AttemptReport, ReportKind
 from shared.events.catalogue import ErrorKind, ExecutionError
 from shared.phases import ExecutionPhase
+from shared.telemetry import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class Engine:
     ) -> None:
         """Write the records of ``commands`` (decided on ``state``'s execution)."""
         execution = state.execution
-        traceparent = outbox_rows.traceparent()
+        traceparent = current_traceparent()
         rows: list[outbox_rows.Row] = []
         for command in commands:
             match command:
@@ -237,11 +238,19 @@ class Engine:
         signal = Start(recovered=_json_object(recovered))
         await self.apply(key, signal)
 
-    async def check_heartbeats(self, timeout_seconds: float) -> int:
-        """Declare lost the workers of attempts silent for ``timeout_seconds``; count them."""
+    async def check_heartbeats(
+        self, timeout_seconds: float, all_reports_read: Callable[[], Awaitable[bool]]
+    ) -> int:
+        """Declare lost the workers of attempts silent for ``timeout_seconds``; count them.
+
+        Silence counts only once every report Kafka holds has been read: unread
+        heartbeats (after a restart, during a rebalance) are not silence.
+        """
         silent = await self.repository.silent_attempts(
             self.pool, now() - timedelta(seconds=timeout_seconds)
         )
+        if silent and not await all_reports_read():
+            return 0
         for key, node_path, attempt, worker_id in silent:
             log.warning(
                 "worker lost",
