@@ -176,8 +176,9 @@ def _launch_hops(execution: Execution, launched: float) -> dict[str, float]:
         "launch -> execution created (event time, seq 0)": _ts(seq0.time) - launched,
         "created -> dispatch sent by the relay": dispatch.produced - _ts(seq0.time),
         "dispatch sent -> worker's 'started' sent": started.produced - dispatch.produced,
-        "'started' sent -> engine applies it (event time)": _ts(running.time) - started.produced,
-        "engine applies -> RUNNING sent by the relay": running.produced - _ts(running.time),
+        # RUNNING's event time is the worker's (the engine keeps reported times),
+        # so the engine's transaction and the relay are one hop here.
+        "'started' sent -> RUNNING sent (engine, relay)": running.produced - started.produced,
         "RUNNING sent -> received here": running.received + EPOCH_OFFSET - running.produced,
     }
 

@@ -7,13 +7,15 @@ middleware puts the trace context in each record's headers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeAlias
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
@@ -57,6 +59,95 @@ def create_producer(settings: InfraSettings, client_id: str) -> AIOKafkaProducer
         acks="all",
         request_timeout_ms=15_000,
     )
+
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+BatchHandler: TypeAlias = Callable[[list[Record]], Awaitable[None]]
+
+
+class BatchConsumer:
+    """Reads a topic as a member of a consumer group, one fetched batch at a time.
+
+    ``handler`` gets every record a fetch returned (up to ``max_records``, in
+    order within each partition); the group's offsets are committed once it
+    returns. If it raises, the consumer goes back to the batch's first records
+    and tries again after ``retry_seconds``: delivery is at least once, so the
+    handler must be idempotent. A fetch returns as soon as records arrive and
+    otherwise waits ``fetch_max_wait_ms`` at the broker.
+    """
+
+    def __init__(
+        self,
+        settings: InfraSettings,
+        topic: str,
+        group_id: str,
+        handler: BatchHandler,
+        *,
+        client_id: str,
+        max_records: int = 500,
+        fetch_max_wait_ms: int = 250,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self._settings = settings
+        self.topic = topic
+        self.group_id = group_id
+        self._handler = handler
+        self._client_id = client_id
+        self._max_records = max_records
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._retry_seconds = retry_seconds
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            group_id=self.group_id,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled, reconnecting when Kafka goes away."""
+        while True:
+            consumer = self._consumer()
+            try:
+                await consumer.start()
+                while True:
+                    fetched = await consumer.getmany(timeout_ms=1000, max_records=self._max_records)
+                    if fetched:
+                        await self._handle(consumer, fetched)
+            except asyncio.CancelledError:
+                raise
+            except KafkaError as exc:
+                log.warning(
+                    "Kafka consumer failed; reconnecting",
+                    extra={"topic": self.topic, "error": repr(exc)},
+                )
+                await asyncio.sleep(self._retry_seconds)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+
+    async def _handle(
+        self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
+    ) -> None:
+        records: list[Record] = [record for batch in fetched.values() for record in batch]
+        try:
+            await self._handler(records)
+        except Exception:
+            log.exception("handling a batch failed; retrying it", extra={"topic": self.topic})
+            for tp, batch in fetched.items():
+                with contextlib.suppress(Exception):  # not ours any more after a rebalance
+                    consumer.seek(tp, batch[0].offset)
+            await asyncio.sleep(self._retry_seconds)
+            return
+        try:
+            await consumer.commit()
+        except CommitFailedError:
+            # The group rebalanced meanwhile: the new owner reads these again.
+            log.warning("offset commit failed after a rebalance", extra={"topic": self.topic})
 
 
 def contrail_topics() -> list[str]:

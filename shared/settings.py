@@ -125,6 +125,11 @@ class LauncherSettings(ServiceSettings):
     heartbeat_check_seconds: float = Field(
         default=1.0, gt=0, description="How often the engine looks for lost workers."
     )
+    applied_reports_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long the engine remembers the ids of the reports it applied.",
+    )
     registry_url: str | None = Field(
         default=None, description="The registry's base URL; the gateway's when unset."
     )
@@ -135,6 +140,11 @@ class LauncherSettings(ServiceSettings):
         default=250,
         ge=0,
         description="How long an idle fetch of the engine waits at the broker (data: at once).",
+    )
+    engine_batch_size: int = Field(
+        default=500,
+        ge=1,
+        description="Most records the engine reads (and reports it applies) in one transaction.",
     )
     scheduler_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often the scheduler looks for due cron ticks."

@@ -32,14 +32,20 @@ EXAMPLE_WORKFLOW = "workflows.example.wf"
 
 @dataclass
 class _EventCollector:
-    """Reads ``contrail.executions`` from its end in a thread, keeping one execution's events."""
+    """Reads ``contrail.executions`` from its end in a thread, keeping every event by key.
+
+    Events are kept from the moment the collector is ready, before the launch
+    answers: the first ones are published while the launch request is answered.
+    """
 
     bootstrap: str
-    events: list[dict[str, Any]] = field(default_factory=list)
-    key: bytes | None = None
+    by_key: dict[bytes, list[dict[str, Any]]] = field(default_factory=dict)
     ready: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
+
+    def events(self, key: str) -> list[dict[str, Any]]:
+        return list(self.by_key.get(key.encode(), []))
 
     def run(self) -> None:
         try:
@@ -64,12 +70,12 @@ class _EventCollector:
                 batch = await consumer.getmany(timeout_ms=200)
                 for records in batch.values():
                     for record in records:
-                        if self.key is None or record.key != self.key or record.value is None:
+                        if record.key is None or record.value is None:
                             continue
                         envelope = json.loads(record.value)
                         if envelope["id"] not in seen:
                             seen.add(envelope["id"])
-                            self.events.append(envelope)
+                            self.by_key.setdefault(record.key, []).append(envelope)
         finally:
             await consumer.stop()
 
@@ -101,7 +107,6 @@ def run_example(settings: StackSettings, console: Console, name: str = "union") 
     remote = Remote(settings.gateway_url)
     execution = remote.launch(launch_plan=EXAMPLE_WORKFLOW, inputs={"name": name})
     key = f"{execution.project}/{execution.domain}/{execution.name}"
-    collector.key = key.encode()
     console.print(
         f"\n[bold]Launched[/] {EXAMPLE_WORKFLOW}(name={name!r}) as execution "
         f"[cyan]{execution.name}[/]\n  {remote.console_url(execution.name)}"
@@ -114,7 +119,7 @@ def run_example(settings: StackSettings, console: Console, name: str = "union") 
         execution = remote.get_execution(execution.name)
     # The last events may still be on their way from the outbox.
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not _has_final_event(collector.events):
+    while time.monotonic() < deadline and not _has_final_event(collector.events(key)):
         time.sleep(0.1)
     collector.stop.set()
     thread.join(timeout=5)
@@ -125,7 +130,7 @@ def run_example(settings: StackSettings, console: Console, name: str = "union") 
         for output, value in execution.outputs.items():
             outputs.add_row(output, json.dumps(value))
         console.print(outputs)
-    console.print(_events_table(collector.events, key))
+    console.print(_events_table(collector.events(key), key))
     if execution.phase.value != "SUCCEEDED":
         raise StackError(f"the example execution {execution.name} ended {execution.phase.value}")
 

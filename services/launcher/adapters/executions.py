@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,16 @@ Executor = Connection | asyncpg.Pool
 
 class ExecutionExists(Exception):
     """An execution of that name exists in the project and domain."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """An execution's state before and after some decisions, and what they touched."""
+
+    before: ExecutionState
+    after: ExecutionState
+    changed_nodes: frozenset[str]
+    version: int
 
 
 @dataclass(frozen=True)
@@ -153,19 +163,32 @@ class ExecutionRepository:
 
     async def lock(self, conn: Connection, key: str) -> Locked | None:
         """The execution's state, its row locked FOR UPDATE; None if there is none."""
-        row = await conn.fetchrow(
+        return (await self.lock_many(conn, [key])).get(key)
+
+    async def lock_many(self, conn: Connection, keys: Iterable[str]) -> dict[str, Locked]:
+        """The states of those of ``keys`` that exist, their rows locked FOR UPDATE.
+
+        Rows are locked in key order, so two transactions locking overlapping
+        sets cannot deadlock.
+        """
+        rows = await conn.fetch(
             """SELECT key, project, domain, name, workflow, launch_plan, closure_digest, phase,
                       inputs, outputs, error, next_seq, version, active, stop, recovered,
                       created_at, started_at, updated_at, ended_at
-               FROM executions WHERE key = $1 FOR UPDATE""",
-            key,
+               FROM executions WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE""",
+            sorted(set(keys)),
         )
-        if row is None:
-            return None
-        version: int = row["version"]
-        cached = self.states.get(key, version)
-        if cached is not None:
-            return Locked(cached, version)
+        locked: dict[str, Locked] = {}
+        for row in rows:
+            key, version = row["key"], row["version"]
+            cached = self.states.get(key, version)
+            state = cached if cached is not None else await self._load(conn, row)
+            locked[key] = Locked(state, version)
+        return locked
+
+    async def _load(self, conn: Connection, row: asyncpg.Record) -> ExecutionState:
+        """Rebuild an execution's state from its row, its closure and its node rows."""
+        key = row["key"]
         closure = self.closures.get(row["closure_digest"])
         if closure is None:
             text = await conn.fetchval(
@@ -178,7 +201,7 @@ class ExecutionRepository:
             "SELECT path, state FROM nodes WHERE execution_key = $1 ORDER BY position", key
         )
         nodes = {r["path"]: NodeState.model_validate_json(r["state"]) for r in node_rows}
-        state = ExecutionState.model_construct(
+        return ExecutionState.model_construct(
             execution=ExecutionIdentifier(
                 project=row["project"], domain=row["domain"], name=row["name"]
             ),
@@ -201,7 +224,6 @@ class ExecutionRepository:
             stop=StopReason(row["stop"]) if row["stop"] else None,
             recovered=json.loads(row["recovered"]),
         )
-        return Locked(state, version)
 
     async def save(
         self,
@@ -212,67 +234,68 @@ class ExecutionRepository:
         version: int,
     ) -> int:
         """Store ``after`` (the nodes in ``changed_nodes``); return the row's new version."""
-        await conn.execute(
+        await self.save_many(conn, [Change(before, after, frozenset(changed_nodes), version)])
+        return version + 1
+
+    async def save_many(
+        self, conn: Connection, changes: Sequence[Change], heard_at: datetime | None = None
+    ) -> None:
+        """Store each change's ``after`` state: one statement per table for all of them.
+
+        Each execution's row version becomes ``version + 1``. An attempt that
+        started running was last heard of at ``heard_at`` (when the engine
+        learned it; the execution's ``updated_at`` if not given).
+        """
+        if not changes:
+            return
+        await conn.executemany(
             """UPDATE executions SET phase = $2, outputs = $3::jsonb, error = $4::jsonb,
                    next_seq = $5, version = $6, active = $7, stop = $8, recovered = $9::jsonb,
                    started_at = $10, updated_at = $11, ended_at = $12
                WHERE key = $1""",
-            after.execution.key,
-            after.phase.value,
-            _json(after.outputs),
-            _model_json(after.error),
-            after.next_seq,
-            version + 1,
-            after.active,
-            after.stop.value if after.stop else None,
-            json.dumps(after.recovered),
-            after.started_at,
-            after.updated_at,
-            after.ended_at,
+            [
+                (
+                    c.after.execution.key,
+                    c.after.phase.value,
+                    _json(c.after.outputs),
+                    _model_json(c.after.error),
+                    c.after.next_seq,
+                    c.version + 1,
+                    c.after.active,
+                    c.after.stop.value if c.after.stop else None,
+                    json.dumps(c.after.recovered),
+                    c.after.started_at,
+                    c.after.updated_at,
+                    c.after.ended_at,
+                )
+                for c in changes
+            ],
         )
-        changed = [path for path in changed_nodes if path in after.nodes]
-        if changed:
-            new = [path for path in changed if path not in before.nodes]
+        node_rows: list[tuple[str, str, int, str]] = []
+        gone: list[tuple[str, str, int]] = []
+        started: list[tuple[str, str, int, str, datetime]] = []
+        for c in changes:
+            changed = [path for path in c.changed_nodes if path in c.after.nodes]
+            if not changed:
+                continue
             positions: dict[str, int] = {}
-            if new:
-                positions = {path: i for i, path in enumerate(after.nodes)}
+            if any(path not in c.before.nodes for path in changed):
+                positions = {path: i for i, path in enumerate(c.after.nodes)}
+            key = c.after.execution.key
+            node_rows += [
+                (key, path, positions.get(path, 0), c.after.nodes[path].model_dump_json())
+                for path in changed
+            ]
+            heard = heard_at or c.after.updated_at
+            _running_changes(c.before, c.after, changed, heard, gone, started)
+        if node_rows:
             await conn.executemany(
                 """INSERT INTO nodes (execution_key, path, position, state)
                    VALUES ($1, $2, $3, $4::jsonb)
                    ON CONFLICT (execution_key, path) DO UPDATE SET state = EXCLUDED.state""",
-                [
-                    (
-                        after.execution.key,
-                        path,
-                        positions.get(path, 0),
-                        after.nodes[path].model_dump_json(),
-                    )
-                    for path in changed
-                ],
+                node_rows,
             )
-            await self._track_running(conn, before, after, changed)
-        return version + 1
-
-    async def _track_running(
-        self, conn: Connection, before: ExecutionState, after: ExecutionState, paths: list[str]
-    ) -> None:
-        """Keep ``running_attempts`` to the attempts that workers run now."""
-        key = after.execution.key
-        gone: list[tuple[str, str, int]] = []
-        started: list[tuple[str, str, int, str, datetime]] = []
-        for path in paths:
-            old = before.nodes.get(path)
-            old_attempt = old.current if old is not None else None
-            new_attempt = after.nodes[path].current
-            was = _running(old_attempt)
-            now = _running(new_attempt)
-            if was and (not now or old_attempt.attempt != new_attempt.attempt):  # type: ignore[union-attr]
-                gone.append((key, path, old_attempt.attempt))  # type: ignore[union-attr]
-            if now and (not was or old_attempt.attempt != new_attempt.attempt):  # type: ignore[union-attr]
-                assert new_attempt is not None
-                started.append(
-                    (key, path, new_attempt.attempt, new_attempt.worker_id or "", after.updated_at)
-                )
+        # ``running_attempts`` holds the attempts that workers run now.
         if gone:
             await conn.executemany(
                 "DELETE FROM running_attempts "
@@ -295,24 +318,35 @@ class ExecutionRepository:
 
     async def claim_report(self, conn: Connection, report_id: str) -> bool:
         """Record ``report_id`` as applied; False if it was already."""
-        inserted = await conn.fetchval(
-            "INSERT INTO applied_reports (report_id) VALUES ($1) "
-            "ON CONFLICT DO NOTHING RETURNING true",
-            report_id,
-        )
-        return bool(inserted)
+        return report_id in await self.claim_reports(conn, [report_id])
 
-    async def heartbeat(
-        self, conn: Executor, key: str, node_path: str, attempt: int, at: datetime
+    async def claim_reports(self, conn: Connection, report_ids: Sequence[str]) -> set[str]:
+        """Record ``report_ids`` as applied; return those that were not already."""
+        rows = await conn.fetch(
+            "INSERT INTO applied_reports (report_id) SELECT unnest($1::text[]) "
+            "ON CONFLICT DO NOTHING RETURNING report_id",
+            list(report_ids),
+        )
+        return {r["report_id"] for r in rows}
+
+    async def forget_reports(self, conn: Executor, applied_before: datetime) -> int:
+        """Forget the ids of reports applied before ``applied_before``; count them."""
+        status = await conn.execute(
+            "DELETE FROM applied_reports WHERE applied_at < $1", applied_before
+        )
+        return int(status.split()[-1])
+
+    async def heartbeats(
+        self, conn: Executor, beats: Sequence[tuple[str, str, int, datetime]]
     ) -> None:
-        await conn.execute(
+        """Refresh the liveness of attempts: (execution key, node path, attempt, time) each."""
+        if not beats:
+            return
+        await conn.executemany(
             """UPDATE running_attempts SET last_heartbeat = $4
                WHERE execution_key = $1 AND node_path = $2 AND attempt = $3
                  AND last_heartbeat < $4""",
-            key,
-            node_path,
-            attempt,
-            at,
+            list(beats),
         )
 
     async def silent_attempts(
@@ -368,6 +402,29 @@ class ExecutionRepository:
             node_path,
             attempt,
         )
+
+
+def _running_changes(
+    before: ExecutionState,
+    after: ExecutionState,
+    paths: list[str],
+    heard_at: datetime,
+    gone: list[tuple[str, str, int]],
+    started: list[tuple[str, str, int, str, datetime]],
+) -> None:
+    """Add the running attempts that ``paths`` stopped (``gone``) and started."""
+    key = after.execution.key
+    for path in paths:
+        old = before.nodes.get(path)
+        old_attempt = old.current if old is not None else None
+        new_attempt = after.nodes[path].current
+        was = _running(old_attempt)
+        now = _running(new_attempt)
+        if was and (not now or old_attempt.attempt != new_attempt.attempt):  # type: ignore[union-attr]
+            gone.append((key, path, old_attempt.attempt))  # type: ignore[union-attr]
+        if now and (not was or old_attempt.attempt != new_attempt.attempt):  # type: ignore[union-attr]
+            assert new_attempt is not None
+            started.append((key, path, new_attempt.attempt, new_attempt.worker_id or "", heard_at))
 
 
 def _running(attempt: Any) -> bool:

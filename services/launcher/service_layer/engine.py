@@ -10,15 +10,16 @@ it commits or none of it does, so a crash anywhere replays cleanly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from opentelemetry import trace
 
 from services.launcher.adapters import outbox_rows
-from services.launcher.adapters.executions import ExecutionRepository
+from services.launcher.adapters.executions import Change, ExecutionRepository
 from services.launcher.domain import (
     AttemptAborted,
     AttemptFailed,
@@ -43,9 +44,10 @@ from shared.db.pool import Connection, transaction
 from shared.dispatch import AttemptReport, ReportKind
 from shared.events.catalogue import ErrorKind, ExecutionError
 from shared.phases import ExecutionPhase
-from shared.telemetry import current_traceparent
+from shared.telemetry import context_from_traceparent, current_traceparent
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("contrail.engine")
 
 
 def now() -> datetime:
@@ -157,6 +159,12 @@ class Engine:
         self, conn: Connection, state: ExecutionState, commands: list[Command], at: datetime
     ) -> None:
         """Write the records of ``commands`` (decided on ``state``'s execution)."""
+        await outbox_rows.write(conn, await self.records(conn, state, commands, at))
+
+    async def records(
+        self, conn: Connection, state: ExecutionState, commands: list[Command], at: datetime
+    ) -> list[outbox_rows.Row]:
+        """The outbox records of ``commands``; cache entries they store are written now."""
         execution = state.execution
         traceparent = current_traceparent()
         rows: list[outbox_rows.Row] = []
@@ -181,7 +189,7 @@ class Engine:
                 case _:
                     # LookupCache was answered in _decide; Finished is in the stored state.
                     pass
-        await outbox_rows.write(conn, rows)
+        return rows
 
     # --- signals from outside ---------------------------------------------------------
 
@@ -208,26 +216,66 @@ class Engine:
         report: AttemptReport,
         load_outputs: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
-        """Apply a worker's report (a heartbeat only refreshes the attempt's liveness).
+        """Apply one worker's report (see ``report_batch``)."""
+        await self.report_batch([report], load_outputs)
 
-        Outputs too large for the report are read from ``outputs_uri`` with
+    async def report_batch(
+        self,
+        reports: Sequence[AttemptReport],
+        load_outputs: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
+    ) -> None:
+        """Apply workers' reports, in their order, in one transaction.
+
+        A heartbeat only refreshes its attempt's liveness. Every other report is
+        claimed by its id, so one applied before is skipped; the reports of one
+        execution are decided one after another on its locked state, and the new
+        states and records of all the executions are written together. Outputs
+        too large for a report are read from ``outputs_uri`` with
         ``load_outputs`` before the transaction.
         """
-        if (
-            report.kind is ReportKind.SUCCEEDED
-            and report.outputs is None
-            and report.outputs_uri is not None
-            and load_outputs is not None
-        ):
-            outputs = await load_outputs(report.outputs_uri)
-            report = report.model_copy(update={"outputs": outputs})
-        signal = signal_of(report)
-        if signal is None:
-            await self.repository.heartbeat(
-                self.pool, report.execution.key, report.node_path, report.attempt, report.at
-            )
+        loaded = [await _with_outputs(report, load_outputs) for report in reports]
+        beats = [
+            (r.execution.key, r.node_path, r.attempt, r.at)
+            for r in loaded
+            if r.kind is ReportKind.HEARTBEAT
+        ]
+        signals = [(r, signal) for r in loaded if (signal := signal_of(r)) is not None]
+        if not signals:
+            await self.repository.heartbeats(self.pool, beats)
             return
-        await self.apply(report.execution.key, signal, report_id=report.report_id)
+        at = now()
+        async with transaction(self.pool) as conn:
+            fresh = await self.repository.claim_reports(conn, [r.report_id for r, _ in signals])
+            by_key: dict[str, list[tuple[AttemptReport, Signal]]] = {}
+            for report, signal in signals:
+                if report.report_id in fresh:
+                    fresh.discard(report.report_id)  # a report sent twice applies once
+                    by_key.setdefault(report.execution.key, []).append((report, signal))
+            locked = await self.repository.lock_many(conn, by_key)
+            changes: list[Change] = []
+            rows: list[outbox_rows.Row] = []
+            for key, items in by_key.items():
+                if key not in locked:
+                    continue
+                before = state = locked[key].state
+                changed: set[str] = set()
+                for report, signal in items:
+                    parent = context_from_traceparent(report.traceparent)
+                    with _tracer.start_as_current_span("engine apply report", context=parent):
+                        when = _report_time(report.at, state, at)
+                        outcome = await self._decide(conn, state, signal, when)
+                        if outcome.changed_anything:
+                            state = outcome.state
+                            changed |= outcome.changed
+                            rows += await self.records(conn, state, outcome.commands, when)
+                if state is not before:
+                    changes.append(Change(before, state, frozenset(changed), locked[key].version))
+            await self.repository.save_many(conn, changes, heard_at=at)
+            await outbox_rows.write(conn, rows)
+            # After the starts: a batch may hold an attempt's start and its heartbeats.
+            await self.repository.heartbeats(conn, beats)
+        for change in changes:
+            self.repository.states.put(change.after.execution.key, change.version + 1, change.after)
 
     async def start_if_queued(self, key: str) -> None:
         """Start an execution that is still QUEUED (the API usually starts it itself)."""
@@ -266,6 +314,27 @@ class Engine:
             # A decision that ignored it (the attempt ended meanwhile) leaves the row.
             await self.repository.forget_running(self.pool, key, node_path, attempt)
         return len(silent)
+
+
+async def _with_outputs(
+    report: AttemptReport, load_outputs: Callable[[str], Awaitable[dict[str, Any]]] | None
+) -> AttemptReport:
+    if (
+        report.kind is ReportKind.SUCCEEDED
+        and report.outputs is None
+        and report.outputs_uri is not None
+        and load_outputs is not None
+    ):
+        outputs = await load_outputs(report.outputs_uri)
+        return report.model_copy(update={"outputs": outputs})
+    return report
+
+
+def _report_time(reported: datetime, state: ExecutionState, applied: datetime) -> datetime:
+    """When a report's change happened: the worker's time, kept within the execution's
+    last change and the moment it is applied (reports read in one batch keep
+    their own durations, and a skewed clock cannot reorder an execution's history)."""
+    return max(min(reported, applied), state.updated_at)
 
 
 def _json_object(text: str | None) -> dict[str, dict[str, object]]:
