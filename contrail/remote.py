@@ -232,6 +232,7 @@ class Execution(_Answer):
     duration: float | None = None
     relaunched_from: str | None = None
     recovered_from: str | None = None
+    scheduled_at: datetime | None = None
     url: str = ""
 
     @model_validator(mode="before")

@@ -317,6 +317,7 @@ async def test_the_launcher_fires_a_real_tick(stack: StackSettings, harness: Har
             execution = {"execution_id": f"{lp.project}/development/{stored[0]['name']}"}
             done = await launcher.wait(execution, TERMINAL, timeout=60)
         assert done["phase"] == "SUCCEEDED", done
+        assert datetime.fromisoformat(done["scheduled_at"]) == tick
         # The loop keeps the tick recorded: it does not fire it again.
         await asyncio.sleep(2)
         assert len(await harness.executions(lp.project)) == 1

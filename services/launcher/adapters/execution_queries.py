@@ -14,7 +14,7 @@ from services.launcher.domain import NodeState
 
 _COLUMNS = """id, key, project, domain, name, workflow, launch_plan, phase, inputs, outputs,
     error, labels, relaunched_from, recovered_from, created_at, started_at, updated_at,
-    ended_at, closure_digest"""
+    ended_at, closure_digest, scheduled_at"""
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class ExecutionRow:
     updated_at: datetime
     ended_at: datetime | None
     closure_digest: str
+    scheduled_at: datetime | None = None
 
 
 def _loads(text: str | None) -> Any:
@@ -63,6 +64,7 @@ def _execution(row: Any) -> ExecutionRow:
         updated_at=row["updated_at"],
         ended_at=row["ended_at"],
         closure_digest=row["closure_digest"],
+        scheduled_at=row["scheduled_at"],
     )
 
 

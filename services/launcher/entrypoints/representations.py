@@ -62,6 +62,9 @@ class Execution(BaseModel):
     duration_seconds: float | None = None
     relaunched_from: str | None = None
     recovered_from: str | None = None
+    scheduled_at: datetime | None = Field(
+        default=None, description="The cron tick this execution was created for, if scheduled."
+    )
     url: str
 
 

@@ -94,6 +94,7 @@ def _execution(svc: LauncherServices, row: queries.ExecutionRow) -> Execution:
         duration_seconds=duration,
         relaunched_from=row.relaunched_from,
         recovered_from=row.recovered_from,
+        scheduled_at=row.scheduled_at,
         url=execution_url(svc, row.project, row.domain, row.name),
     )
 
