@@ -204,6 +204,11 @@ class WorkerSettings(InfraSettings):
     worker_max_warm_bundles: int = Field(
         default=4, ge=1, description="Code bundles that keep a warm interpreter."
     )
+    worker_bundle_idle_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="Unpacked code bundles unused this long are removed from the cache.",
+    )
     worker_inline_outputs_bytes: int = Field(
         default=256 * 1024,
         ge=0,

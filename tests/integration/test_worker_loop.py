@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from contrail.bundle import deterministic_tar
+from services.launcher.worker.bundle_cache import BundleCache
 from services.launcher.worker.storage import parse_s3_uri
 from shared.dispatch import (
     ATTEMPTS,
@@ -352,3 +356,27 @@ async def test_a_missing_bundle_fails_the_attempt_with_a_system_error(
     assert end.error.kind is ErrorKind.SYSTEM
     assert end.error.code == "BundleUnavailable"
     assert uri in end.error.message
+
+
+async def test_bundles_unused_for_long_leave_the_cache_and_come_back_on_use(
+    store: ObjectStore, bundle_uri: str, tmp_path: Path
+) -> None:
+    cache = BundleCache(store, tmp_path / "cache")
+    folder = await cache.folder(bundle_uri)
+    assert (folder / "worker_loop_tasks" / "tasks.py").is_file()
+    warm = tmp_path / "cache" / ("e" * 64)
+    warm.mkdir()
+    week_ago = time.time() - 8 * 24 * 3600
+    for path in (folder, warm):
+        os.utime(path, (week_ago, week_ago))
+
+    # Both unused for a week; the one a warm interpreter holds stays.
+    assert cache.purge(7 * 24 * 3600, keep=[warm]) == [folder.name]
+    assert not folder.exists()
+    assert warm.is_dir()
+    assert cache.purge(7 * 24 * 3600) == [warm.name]
+
+    again = await cache.folder(bundle_uri)
+    assert again == folder
+    assert (again / "worker_loop_tasks" / "tasks.py").is_file()
+    assert cache.purge(7 * 24 * 3600) == []

@@ -5,6 +5,10 @@ the key names the digest of the tarball's bytes, so a folder unpacked for a
 digest never changes and every worker of a machine may share it
 (``unpack_bundle`` is atomic across processes). A worker downloads a digest it
 does not have yet once, however many attempts of it arrive together.
+
+Each use refreshes a folder's modification time (at most once a minute), and
+``purge`` removes the folders nobody used for a while, so the cache holds the
+bundles in use rather than every bundle ever run.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
+import time
+from collections.abc import Collection
 from pathlib import Path
 
 from services.launcher.worker.bundles import BundleError, unpack_bundle
@@ -20,6 +27,8 @@ from services.launcher.worker.storage import parse_s3_uri
 from shared.s3 import ObjectNotFound, ObjectStore
 
 _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
+_FOLDER = re.compile(r"^[0-9a-f]{64}$")
+_TOUCH_EVERY_SECONDS = 60.0
 
 
 class BundleUnavailable(Exception):
@@ -48,6 +57,7 @@ class BundleCache:
         self._store = store
         self._dir = cache_dir
         self._fetching: dict[str, asyncio.Lock] = {}
+        self._touched: dict[str, float] = {}
 
     @property
     def no_bundle_dir(self) -> Path:
@@ -55,6 +65,10 @@ class BundleCache:
         path = self._dir / "no-bundle"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def folder_of(self, digest: str) -> Path:
+        """Where the bundle of ``digest`` is (or would be) unpacked."""
+        return self._dir / digest
 
     async def folder(self, uri: str) -> Path:
         """The unpacked folder of the bundle at ``uri``, downloading it on the first call.
@@ -74,13 +88,17 @@ class BundleCache:
             )
         target = self._dir / digest
         if target.is_dir():
+            self._touch(digest, target)
             return target
         lock = self._fetching.setdefault(digest, asyncio.Lock())
         async with lock:
             if target.is_dir():
+                self._touch(digest, target)
                 return target
             try:
-                return await asyncio.to_thread(self._fetch, key, digest)
+                folder = await asyncio.to_thread(self._fetch, key, digest)
+                self._touch(digest, folder)
+                return folder
             except ObjectNotFound:
                 raise BundleUnavailable(uri, "no such object in S3") from None
             except BundleError as error:
@@ -89,6 +107,45 @@ class BundleCache:
                 raise BundleUnavailable(uri, f"{type(error).__name__}: {error}") from None
             finally:
                 self._fetching.pop(digest, None)
+
+    def _touch(self, digest: str, folder: Path) -> None:
+        """Mark ``folder`` as used now (its mtime), at most once a minute per digest."""
+        now = time.monotonic()
+        if now - self._touched.get(digest, -_TOUCH_EVERY_SECONDS) < _TOUCH_EVERY_SECONDS:
+            return
+        self._touched[digest] = now
+        with contextlib.suppress(OSError):  # another worker purged it: it is fetched again
+            os.utime(folder)
+
+    def purge(self, idle_seconds: float, keep: Collection[Path] = ()) -> list[str]:
+        """Remove the bundles unused for ``idle_seconds``, except the folders in ``keep``.
+
+        A folder is first renamed away (atomically), so no worker ever finds a
+        half-removed bundle. Returns the digests removed.
+        """
+        cutoff = time.time() - idle_seconds
+        kept = {Path(k).resolve() for k in keep}
+        trash = self._dir / ".trash"
+        removed: list[str] = []
+        try:
+            entries = list(self._dir.iterdir())
+        except FileNotFoundError:
+            return removed
+        for folder in entries:
+            if not _FOLDER.match(folder.name) or folder.resolve() in kept:
+                continue
+            try:
+                if folder.stat().st_mtime >= cutoff:
+                    continue
+                trash.mkdir(exist_ok=True)
+                doomed = trash / f"{folder.name}-{os.getpid()}"
+                folder.rename(doomed)
+            except OSError:
+                continue  # used, renamed or removed meanwhile
+            shutil.rmtree(doomed, ignore_errors=True)
+            self._touched.pop(folder.name, None)
+            removed.append(folder.name)
+        return removed
 
     def _fetch(self, key: str, digest: str) -> Path:
         data = self._store.get(key)

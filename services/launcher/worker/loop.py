@@ -32,7 +32,7 @@ from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from services.launcher.worker.bundle_cache import BundleCache, BundleUnavailable
+from services.launcher.worker.bundle_cache import BundleCache, BundleUnavailable, bundle_digest
 from services.launcher.worker.reporting import (
     Reporter,
     StoredOutputs,
@@ -142,6 +142,7 @@ class Worker:
         )
         await self._control.start()
         control = asyncio.create_task(self._control_loop(self._control), name="control")
+        purge = asyncio.create_task(self._purge_loop(), name="bundle-purge")
         try:
             await self._dispatch.start()
             try:
@@ -151,12 +152,36 @@ class Worker:
                 await self._dispatch.stop()
             await self._drain()
         finally:
-            control.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await control
+            for task in (control, purge):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._control.stop()
             await asyncio.gather(*self._cleanups, return_exceptions=True)
             await self._runner.close()
+
+    async def _purge_loop(self, every_seconds: float = 3600.0) -> None:
+        """Remove unused code bundles from the cache every hour (not those in use)."""
+        idle = self.settings.worker_bundle_idle_hours * 3600
+        while True:
+            await asyncio.sleep(every_seconds)
+            keep = {*self._runner.warm_bundles(), *self._bundles_in_use()}
+            try:
+                removed = await asyncio.to_thread(self._bundles.purge, idle, keep)
+            except Exception:
+                log.exception("purging the bundle cache failed")
+                continue
+            if removed:
+                log.info("removed unused code bundles", extra={"digests": removed})
+
+    def _bundles_in_use(self) -> list[Path]:
+        folders = []
+        for taken in self._taken.values():
+            code = taken.dispatch.spec.code
+            if code is not None and code.bundle:
+                with contextlib.suppress(ValueError):
+                    folders.append(self._bundles.folder_of(bundle_digest(code.bundle)))
+        return folders
 
     async def _drain(self) -> None:
         running = [t.task for t in self._taken.values() if t.task is not None]
