@@ -23,44 +23,68 @@ def _default_cache_dir() -> Path:
 class InfraSettings(BaseSettings):
     """Where PostgreSQL, Kafka and S3 are, and how topics are laid out."""
 
-    model_config = SettingsConfigDict(env_prefix="CONTRAIL_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CONTRAIL_", extra="ignore", use_attribute_docstrings=True
+    )
 
     # PostgreSQL: one database, one schema per service.
     pg_host: str = "127.0.0.1"
+    """PostgreSQL's host."""
     pg_port: int = 55432
+    """PostgreSQL's port."""
     pg_user: str = "contrail"
+    """The role every service connects as (each owns its own schema)."""
     pg_password: str = "contrail"
+    """That role's password."""
     pg_database: str = "contrail"
+    """The one database; each service has a schema in it."""
     pg_pool_min: int = 1
+    """Connections each process keeps open."""
     pg_pool_max: int = 10
+    """The most connections each process opens."""
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
+    """Kafka's bootstrap servers, comma-separated."""
     kafka_controller_port: int = 19093
+    """The local stack's KRaft controller port."""
     kafka_partitions: int = 6
+    """Partitions of the topics Contrail creates."""
     kafka_replication_factor: int = 1
+    """Replicas of the topics Contrail creates (3 on a production cluster)."""
 
     # S3 (MinIO locally)
     s3_endpoint: str = "http://127.0.0.1:19000"
+    """The S3 endpoint the services use."""
     s3_public_endpoint: str | None = Field(
         default=None,
         description="The S3 address clients outside the services reach, for presigned URLs "
         "(in containers the services' own address is not reachable from the host).",
     )
     s3_console_port: int = 19001
+    """The local stack's MinIO console port."""
     s3_access_key: str = "contrail"
+    """The S3 access key."""
     s3_secret_key: str = "contrail-secret"
+    """The S3 secret key."""
     s3_region: str = "us-east-1"
+    """The S3 region (request signing)."""
     s3_bucket: str = "contrail"
+    """The bucket for code bundles, inputs too large to inline, outputs and logs."""
 
     # Gateway (nginx): the one URL the CLI talks to.
     gateway_host: str = "127.0.0.1"
+    """The gateway's host: the one address the CLI and SDK talk to."""
     gateway_port: int = 18080
+    """The gateway's port."""
 
     # Outbox relay
     outbox_batch_size: int = 500
+    """Most outbox records the relay publishes per round."""
     outbox_idle_poll_seconds: float = 5.0
+    """How often an idle relay looks at the outbox without a NOTIFY."""
     outbox_retention_hours: float = 24.0
+    """How long published outbox records are kept before they are purged."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -83,9 +107,13 @@ class ServiceSettings(InfraSettings):
     default_port: ClassVar[int] = 0
 
     host: str = "127.0.0.1"
+    """The address the service listens on."""
     port: int = 0
+    """The port the service listens on (set per service: ``CONTRAIL_<SERVICE>_PORT``)."""
     log_level: str = "INFO"
+    """The level of the JSON logs."""
     shutdown_grace_seconds: float = 10.0
+    """On SIGTERM, how long requests and handlers may finish."""
 
     def model_post_init(self, __context: object) -> None:
         if self.port == 0:
@@ -109,7 +137,9 @@ class RegistrySettings(ServiceSettings):
     default_port: ClassVar[int] = 18101
     port: int = _port_field("registry")
     max_spec_bytes: int = 4 * 1024 * 1024
+    """The largest entity spec accepted (bytes)."""
     max_bundle_bytes: int = 256 * 1024 * 1024
+    """The largest code bundle the data proxy accepts (bytes)."""
 
 
 class LauncherSettings(ServiceSettings):
@@ -182,7 +212,9 @@ class WorkerSettings(InfraSettings):
     """A launcher worker: it runs task attempts and listens on no port."""
 
     worker_concurrency: int = 2
+    """Attempts a worker runs at once (``--concurrency``)."""
     worker_group: str = "contrail-workers"
+    """The workers' consumer group on ``contrail.dispatch``."""
     worker_heartbeat_interval_seconds: float = Field(
         default=2.0, gt=0, description="How often a running attempt is reported alive."
     )
@@ -223,6 +255,7 @@ class WorkerSettings(InfraSettings):
         default=None, description="The local stack's state folder (CONTRAIL_HOME), if any."
     )
     log_level: str = "INFO"
+    """The level of the worker's JSON logs."""
 
     def cache_dir(self) -> Path:
         """Where code bundles are unpacked, by digest."""
@@ -257,9 +290,13 @@ class StackSettings(InfraSettings):
         description="Per-user cache for downloads and builds (Maven, Go, pip).",
     )
     kafka_version: str = "4.1.1"
+    """The Apache Kafka release whose jars the stack fetches from Maven Central."""
     minio_module: str = "github.com/minio/minio@latest"
+    """The Go module MinIO is built from (``go install``)."""
     ready_timeout_seconds: float = 60.0
+    """How long ``contrail demo up`` waits for each component to be ready."""
     worker_concurrency: int = 4
+    """Attempts the stack's worker runs at once."""
 
     def service_settings(self) -> dict[str, ServiceSettings]:
         return {name: cls() for name, cls in SERVICE_SETTINGS.items()}
