@@ -171,6 +171,16 @@ class LauncherSettings(ServiceSettings):
         ge=0,
         description="How long an idle fetch of the engine waits at the broker (data: at once).",
     )
+    engine_inline_inputs_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="A dispatch larger than this carries its inputs in S3 (inputs_uri).",
+    )
+    max_inputs_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="The largest inputs (as JSON) an execution accepts; pass big data as files.",
+    )
     engine_batch_size: int = Field(
         default=500,
         ge=1,

@@ -4,7 +4,10 @@ One relay per schema publishes at a time (it holds an advisory lock; others
 wait as standbys), so records leave in the order they were written. It wakes
 on the outbox's NOTIFY and otherwise looks again every few seconds. A crash
 after commit and before publish only delays an event; a crash after publish
-and before marking re-sends it with the same id, which consumers dedupe.
+and before marking re-sends it with the same id, which consumers dedupe. A
+record Kafka can never take (larger than the broker accepts) is set aside
+with its reason in ``failure`` and logged as an error, so that it does not
+hold back every record after it.
 """
 
 from __future__ import annotations
@@ -18,12 +21,33 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
 from shared.db.leader import LeaderLoop
 from shared.kafka import create_producer
 from shared.settings import InfraSettings
 
 log = logging.getLogger(__name__)
+
+
+UNPUBLISHABLE = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+)
+"""Errors no retry can cure: the record is set aside (``failure``) so later ones go on."""
+
+
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future
 
 
 @dataclass(frozen=True)
@@ -101,16 +125,35 @@ class OutboxRelay(LeaderLoop):
         producer = self._producer
         if producer is None:
             raise RuntimeError("the relay publishes only while it leads")
-        futures = []
+        futures: list[asyncio.Future[Any]] = []
         for row in rows:
             # As stored: the record's traceparent names the span that wrote it,
             # so consumers continue that trace.
             headers = [(name, value.encode()) for name, value in row.headers.items()]
-            futures.append(await producer.send(row.topic, row.value, key=row.key, headers=headers))
+            try:
+                futures.append(
+                    await producer.send(row.topic, row.value, key=row.key, headers=headers)
+                )
+            except UNPUBLISHABLE as exc:
+                futures.append(_failed(exc))
         results = await asyncio.gather(*futures, return_exceptions=True)
-        # Mark the prefix that Kafka acknowledged; the rest is retried in order.
+        # Mark the prefix that Kafka acknowledged (or can never take); the rest
+        # is retried in order.
         sent_ids: list[int] = []
+        failed: list[tuple[int, str]] = []
         for row, result in zip(rows, results, strict=True):
+            if isinstance(result, UNPUBLISHABLE):
+                log.error(
+                    "outbox record can never be published; set aside",
+                    extra={
+                        "topic": row.topic,
+                        "key": (row.key or b"").decode(errors="replace"),
+                        "bytes": len(row.value),
+                        "error": repr(result),
+                    },
+                )
+                failed.append((row.id, f"{type(result).__name__}: {result}"[:2000]))
+                continue
             if isinstance(result, BaseException):
                 log.warning(
                     "outbox publish failed; will retry",
@@ -123,10 +166,16 @@ class OutboxRelay(LeaderLoop):
                 f'UPDATE "{self._schema}".outbox SET sent_at = now() WHERE id = ANY($1::bigint[])',
                 sent_ids,
             )
+        if failed:
+            await self._pool.executemany(
+                f'UPDATE "{self._schema}".outbox SET sent_at = now(), failure = $2 WHERE id = $1',
+                failed,
+            )
         self.published += len(sent_ids)
-        if len(sent_ids) < len(rows):
+        handled = len(sent_ids) + len(failed)
+        if handled < len(rows):
             await self.sleep(1.0)
-        return len(sent_ids)
+        return handled
 
     async def _purge_sent(self) -> None:
         await self._pool.execute(

@@ -59,6 +59,25 @@ async def test_bad_inputs_are_each_listed(stack: StackSettings) -> None:
         assert len(error["details"]) == 4, problems
 
 
+async def test_inputs_past_the_limit_are_413_and_create_nothing(stack: StackSettings) -> None:
+    project = new_project()
+    await register_typed(project, stack)
+    async with open_launcher(stack) as launcher:
+        response = await launcher.create(
+            project,
+            name="too-big",
+            launch_plan={"name": "wf.typed.lp"},
+            inputs={"name": "x" * (11 * 1024 * 1024)},
+        )
+        assert response.status_code == 413, response.text[:500]
+        error = response.json()["error"]
+        assert error["code"] == "inputs_too_large"
+        assert error["details"][0]["limit"] == 10 * 1024 * 1024
+        assert error["details"][0]["size"] > error["details"][0]["limit"]
+        missing = await launcher.client.get(f"/api/v1/executions/{project}/development/too-big")
+        assert missing.status_code == 404
+
+
 async def test_defaults_come_from_the_launch_plan_then_the_workflow(stack: StackSettings) -> None:
     project = new_project()
     await register_typed(project, stack)

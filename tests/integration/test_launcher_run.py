@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from shared.events.topics import EXECUTIONS
+from shared.events.topics import DISPATCH, EXECUTIONS
 from shared.settings import StackSettings
 from tests.integration.launcher_support import (
     describe,
@@ -92,6 +92,26 @@ async def test_two_task_workflow_passes_outputs_downstream(stack: StackSettings)
             ("n1", "SUCCEEDED"),
         ]
         assert nodes[1]["inputs"] == {"greeting": "hello ada"}
+
+
+async def test_inputs_too_large_for_kafka_travel_through_s3(stack: StackSettings) -> None:
+    """2 MiB in and out: the dispatches carry ``inputs_uri``; the outputs come back."""
+    project = new_project()
+    big = "ada" * (700 * 1024)
+    async with open_registry(stack) as registry:
+        await register_two_tasks(registry, project)
+    async with open_launcher(stack) as launcher, tail(stack, DISPATCH, project) as dispatches:
+        execution = await launcher.launch(
+            project, workflow={"name": "wf.greet"}, inputs={"name": big}
+        )
+        done = await launcher.wait(execution, TERMINAL)
+        sent = await dispatches.drain(1.0)
+    assert done["phase"] == "SUCCEEDED", done
+    assert done["outputs"] == {"o0": len(f"hello {big}")}
+    assert sorted(d["node_path"] for d in sent) == ["n0", "n1"]
+    for dispatch in sent:
+        assert dispatch["inputs"] == {}
+        assert dispatch["inputs_uri"].startswith(f"s3://{stack.s3_bucket}/inputs/{project}/")
 
 
 async def test_a_task_runs_as_a_one_node_workflow(stack: StackSettings) -> None:

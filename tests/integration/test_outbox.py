@@ -205,3 +205,24 @@ async def test_plain_records_and_events_leave_in_the_order_they_were_written(
     assert [r.value for r in records] == [event.to_json(), b'{"kind":"dispatch"}']
     assert records[1].headers["content-type"] == b"application/json"
     assert records[1].key == b"exec-1"
+
+
+async def test_a_record_kafka_can_never_take_is_set_aside_and_the_rest_go_on(
+    pool: asyncpg.Pool, relay: OutboxRelay, topic: str, consume: Consume
+) -> None:
+    before, after = _event("before"), _event("after")
+    huge = OutboxRecord(topic, "k", "huge", b'"' + b"x" * (2 * 1024 * 1024) + b'"')
+    async with transaction(pool) as conn:
+        await enqueue(conn, [OutboxMessage(topic, "k", before)])
+        await enqueue(conn, [huge])
+        await enqueue(conn, [OutboxMessage(topic, "k", after)])
+
+    records = await consume(topic, until=lambda rs: after.id in _ids(rs))
+
+    assert _ids(records) == [before.id, after.id]
+    assert await _eventually_sent(pool, after.id)
+    row = await pool.fetchrow("SELECT sent_at, failure FROM outbox WHERE event_id = 'huge'")
+    assert row is not None
+    assert row["sent_at"] is not None
+    assert "MessageSizeTooLarge" in row["failure"]
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE failure IS NOT NULL") == 1

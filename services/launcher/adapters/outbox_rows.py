@@ -44,7 +44,19 @@ def event_row(emit: Emit, traceparent: str | None) -> Row:
     return OutboxRecord(EXECUTIONS, data.execution.key, event.id, event.to_json(), headers)
 
 
-def dispatch_row(command: Dispatch, now: datetime, traceparent: str | None) -> Row:
+def inputs_key(command: Dispatch) -> str:
+    """Where an attempt's inputs go in S3 when they are too large for its dispatch."""
+    execution = command.execution
+    return (
+        f"inputs/{execution.project}/{execution.domain}/{execution.name}/"
+        f"{command.node_path}/{command.attempt}/inputs.json"
+    )
+
+
+def dispatch_row(
+    command: Dispatch, now: datetime, traceparent: str | None, inputs_uri: str | None = None
+) -> Row:
+    """The dispatch of an attempt; with ``inputs_uri``, its inputs are read from there."""
     # The node's own timeout and the task's resources and environment travel in
     # the spec the worker runs.
     spec = command.spec.model_copy(
@@ -60,7 +72,8 @@ def dispatch_row(command: Dispatch, now: datetime, traceparent: str | None) -> R
         attempt=command.attempt,
         task=command.task,
         spec=spec,
-        inputs=command.inputs,
+        inputs={} if inputs_uri else command.inputs,
+        inputs_uri=inputs_uri,
         dispatched_at=now,
         traceparent=traceparent,
     )

@@ -29,6 +29,7 @@ from services.launcher.entrypoints.wiring import LauncherServices
 from services.launcher.service_layer.launch import (
     EntityChoice,
     ExecutionNotFound,
+    InputsTooLarge,
     InvalidInputs,
     LaunchError,
     LaunchRequest,
@@ -42,7 +43,13 @@ from shared.service.errors import ApiError
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 
-_STATUS = {InvalidInputs: 400, TargetNotFound: 404, NameTaken: 409, ExecutionNotFound: 404}
+_STATUS = {
+    InvalidInputs: 400,
+    InputsTooLarge: 413,
+    TargetNotFound: 404,
+    NameTaken: 409,
+    ExecutionNotFound: 404,
+}
 FOLLOW_POLL_SECONDS = 0.5
 
 

@@ -24,16 +24,20 @@ class LauncherServices:
         self.settings = settings
         self.repository = ExecutionRepository()
         self.engine = Engine(
-            self.repository, MachineSettings(system_retries=settings.engine_system_retries)
+            self.repository,
+            MachineSettings(system_retries=settings.engine_system_retries),
+            inline_inputs_bytes=settings.engine_inline_inputs_bytes,
         )
         self.registry = RegistryClient(settings.registry_base_url)
-        self.launcher = Launcher(self.engine, self.registry)
+        self.launcher = Launcher(
+            self.engine, self.registry, max_inputs_bytes=settings.max_inputs_bytes
+        )
         self._runtime: ServiceRuntime | None = None
         self.background: list[asyncio.Task[None]] = []
 
     def bind(self, runtime: ServiceRuntime) -> None:
         self._runtime = runtime
-        self.engine.bind(runtime.pool)
+        self.engine.bind(runtime.pool, runtime.store)
 
     @property
     def runtime(self) -> ServiceRuntime:

@@ -9,6 +9,8 @@ it commits or none of it does, so a crash anywhere replays cleanly.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ from shared.db.pool import Connection, transaction
 from shared.dispatch import AttemptReport, ReportKind
 from shared.events.catalogue import ErrorKind, ExecutionError
 from shared.phases import ExecutionPhase
+from shared.s3 import ObjectStore
 from shared.telemetry import context_from_traceparent, current_traceparent
 
 log = logging.getLogger(__name__)
@@ -101,10 +104,15 @@ class Engine:
         repository: ExecutionRepository,
         machine: MachineSettings,
         pool: asyncpg.Pool | None = None,
+        *,
+        store: ObjectStore | None = None,
+        inline_inputs_bytes: int = 256 * 1024,
     ) -> None:
         self.repository = repository
         self.machine = machine
         self._pool = pool
+        self._store = store
+        self.inline_inputs_bytes = inline_inputs_bytes
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -112,8 +120,9 @@ class Engine:
             raise RuntimeError("the engine is not connected to PostgreSQL yet")
         return self._pool
 
-    def bind(self, pool: asyncpg.Pool) -> None:
+    def bind(self, pool: asyncpg.Pool, store: ObjectStore | None = None) -> None:
         self._pool = pool
+        self._store = store
 
     # --- one decision ---------------------------------------------------------------
 
@@ -173,7 +182,7 @@ class Engine:
                 case Emit():
                     rows.append(outbox_rows.event_row(command, traceparent))
                 case Dispatch():
-                    rows.append(outbox_rows.dispatch_row(command, at, traceparent))
+                    rows.append(await self._dispatch_row(command, at, traceparent))
                 case Terminate():
                     rows.append(outbox_rows.control_row(execution, command, traceparent))
                 case StoreCache():
@@ -190,6 +199,23 @@ class Engine:
                     # LookupCache was answered in _decide; Finished is in the stored state.
                     pass
         return rows
+
+    async def _dispatch_row(
+        self, command: Dispatch, at: datetime, traceparent: str | None
+    ) -> outbox_rows.Row:
+        """The dispatch; inputs too large for a Kafka record go to S3 first (``inputs_uri``).
+
+        The key is the attempt's, so a decision made again after a crash writes
+        the same object.
+        """
+        row = outbox_rows.dispatch_row(command, at, traceparent)
+        if len(row.value) <= self.inline_inputs_bytes or self._store is None:
+            return row
+        key = outbox_rows.inputs_key(command)
+        data = json.dumps(command.inputs, separators=(",", ":")).encode()
+        await asyncio.to_thread(self._store.put, key, data, "application/json")
+        uri = f"s3://{self._store.bucket}/{key}"
+        return outbox_rows.dispatch_row(command, at, traceparent, inputs_uri=uri)
 
     # --- signals from outside ---------------------------------------------------------
 
@@ -338,6 +364,4 @@ def _report_time(reported: datetime, state: ExecutionState, applied: datetime) -
 
 
 def _json_object(text: str | None) -> dict[str, dict[str, object]]:
-    import json
-
     return dict(json.loads(text)) if text else {}

@@ -9,6 +9,7 @@ and the first attempts are dispatched without another hop through Kafka.
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 from collections.abc import Mapping
@@ -49,6 +50,12 @@ class LaunchError(Exception):
 
 class InvalidInputs(LaunchError):
     code = "invalid_inputs"
+
+
+class InputsTooLarge(LaunchError):
+    """The inputs are larger than an execution accepts."""
+
+    code = "inputs_too_large"
 
 
 class TargetNotFound(LaunchError):
@@ -165,7 +172,14 @@ def resolve_inputs(target: Target, given: Mapping[str, Any]) -> Literals:
 class Launcher:
     """Creates executions and starts them."""
 
-    def __init__(self, engine: Engine, registry: RegistryClient) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: RegistryClient,
+        *,
+        max_inputs_bytes: int = 10 * 1024 * 1024,
+    ) -> None:
+        self.max_inputs_bytes = max_inputs_bytes
         self.engine = engine
         self.registry = registry
 
@@ -219,6 +233,13 @@ class Launcher:
     async def launch(self, request: LaunchRequest) -> ExecutionState:
         target = await self.target(request)
         inputs = resolve_inputs(target, request.inputs)
+        size = len(json.dumps(inputs, separators=(",", ":")).encode())
+        if size > self.max_inputs_bytes:
+            raise InputsTooLarge(
+                f"the inputs are {size} bytes as JSON; an execution accepts at most "
+                f"{self.max_inputs_bytes} (pass large data as a File or Directory)",
+                [{"size": size, "limit": self.max_inputs_bytes}],
+            )
         return await self.create(
             request.project,
             request.domain,
