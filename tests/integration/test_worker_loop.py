@@ -276,6 +276,25 @@ async def test_a_raising_task_fails_with_its_exception_and_traceback(
     assert end.usage is not None
 
 
+async def test_a_huge_exception_message_is_cut_to_fit_the_report(
+    consume: Consume, producer: AIOKafkaProducer, bundle_uri: str
+) -> None:
+    huge = "no way " * 70_000  # 490 KB: a report must stay far below Kafka's 1 MB
+    sent = dispatch(bundle_uri, "explode", {"message": huge}, inputs_types={"message": STR})
+    await send(producer, sent)
+
+    end = terminal(await reports(consume, sent))
+
+    assert end.kind is ReportKind.FAILED
+    assert end.error is not None
+    assert end.error.kind is ErrorKind.USER
+    assert "ValueError: no way no way" in end.error.message
+    assert "characters cut; the full text is in stderr" in end.error.message
+    assert len(end.error.message) < 17 * 1024
+    assert end.error.traceback_tail is not None
+    assert len(end.error.traceback_tail) < 17 * 1024
+
+
 async def test_a_task_past_its_memory_limit_fails_out_of_memory(
     consume: Consume, producer: AIOKafkaProducer, bundle_uri: str
 ) -> None:

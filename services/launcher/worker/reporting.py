@@ -82,6 +82,8 @@ def terminal_report(
             code="WorkerError",
             message=f"the attempt ended {result.phase} without an error",
         )
+    if error is not None:
+        error = bounded_error(error)
     stored = outputs or StoredOutputs()
     return report(
         dispatch,
@@ -93,6 +95,34 @@ def terminal_report(
         oom=error is not None and error.code == OOM_CODE,
         usage=result.usage,
         log_uri=log_uri,
+    )
+
+
+ERROR_TEXT_LIMIT = 16 * 1024
+"""Characters of an error's message, and of its traceback tail, that a report carries."""
+
+
+def bounded_error(error: ExecutionError, limit: int = ERROR_TEXT_LIMIT) -> ExecutionError:
+    """``error`` with its message and traceback tail cut to ``limit`` characters each.
+
+    A task may raise with a message of any size; the report (a Kafka record)
+    and the events it leads to may not. The full text is in the attempt's
+    stderr log.
+    """
+
+    def cut(text: str, keep_end: bool) -> str:
+        if len(text) <= limit:
+            return text
+        note = f" [... {len(text) - limit} characters cut; the full text is in stderr]"
+        kept = text[-limit:] if keep_end else text[:limit]
+        return f"{note.strip()}\n{kept}" if keep_end else kept + note
+
+    tail = error.traceback_tail
+    return error.model_copy(
+        update={
+            "message": cut(error.message, keep_end=False),
+            "traceback_tail": cut(tail, keep_end=True) if tail is not None else None,
+        }
     )
 
 
