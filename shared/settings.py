@@ -138,6 +138,8 @@ class RegistrySettings(ServiceSettings):
     port: int = _port_field("registry")
     max_spec_bytes: int = 4 * 1024 * 1024
     """The largest entity spec accepted (bytes)."""
+    max_task_spec_bytes: int = 256 * 1024
+    """The largest task spec accepted (bytes, as JSON): it travels in every dispatch."""
     max_bundle_bytes: int = 256 * 1024 * 1024
     """The largest code bundle the data proxy accepts (bytes)."""
 

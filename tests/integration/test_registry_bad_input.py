@@ -126,6 +126,23 @@ async def test_a_body_over_the_spec_limit_is_413_before_parsing(
     await assert_nothing_stored(db, project)
 
 
+async def test_a_task_spec_too_large_for_a_dispatch_is_413_naming_its_limit(
+    registry: Registry, db: asyncpg.Connection
+) -> None:
+    project = new_project()
+    limit = RegistrySettings().max_task_spec_bytes
+    document = body(project, SAY_HELLO, "v1", task_spec(SAY_HELLO, description="x" * limit))
+
+    response = await registry.client.post("/api/v1/tasks", json=document)
+
+    assert response.status_code == 413, response.text[:300]
+    error = response.json()["error"]
+    assert error["code"] == "too_large"
+    assert "CONTRAIL_MAX_TASK_SPEC_BYTES" in error["message"]
+    assert error["details"][0]["field"] == "spec"
+    await assert_nothing_stored(db, project)
+
+
 async def test_a_streamed_body_over_the_limit_is_413(registry: Registry) -> None:
     limit = RegistrySettings().max_spec_bytes
 

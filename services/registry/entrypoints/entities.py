@@ -41,7 +41,7 @@ from services.registry.entrypoints.representations import (
     WorkflowRegistration,
 )
 from services.registry.service_layer import launch_plan_state, queries, registration
-from services.registry.service_layer.errors import InvalidRequest
+from services.registry.service_layer.errors import InvalidRequest, TooLarge
 from services.registry.service_layer.paging import Page as StoredPage
 from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier, ResourceType
@@ -209,6 +209,15 @@ async def register_task(request: Request, pool: Pool, settings: Settings) -> JSO
     document = await _document(request, settings)
     identifier, body = _checked_body(ResourceType.TASK, document)
     spec = validated(TaskRegistration, body).spec
+    size = len(spec.model_dump_json())
+    if size > settings.max_task_spec_bytes:
+        # Each attempt's dispatch (a Kafka record) carries the task's spec.
+        limit = settings.max_task_spec_bytes
+        raise TooLarge(
+            f"the task's spec is {size} bytes; a task's spec travels in every dispatch of "
+            f"its attempts, so it may be at most {limit} bytes (CONTRAIL_MAX_TASK_SPEC_BYTES)",
+            [{"field": "spec", "message": f"at most {limit} bytes, not {size}"}],
+        )
     return _registered(await registration.register_task(pool, identifier, spec))
 
 
