@@ -357,9 +357,12 @@ async def _with_outputs(
 
 
 def _report_time(reported: datetime, state: ExecutionState, applied: datetime) -> datetime:
-    """When a report's change happened: the worker's time, kept within the execution's
-    last change and the moment it is applied (reports read in one batch keep
-    their own durations, and a skewed clock cannot reorder an execution's history)."""
+    """When a report's change happened: the worker's time, kept between the
+    execution's last change and the moment it is applied.
+
+    Reports read in one batch keep their own durations, and a skewed worker
+    clock cannot reorder an execution's history.
+    """
     return max(min(reported, applied), state.updated_at)
 
 
