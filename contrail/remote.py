@@ -780,8 +780,7 @@ class Remote:
         domain: str | None = None,
     ) -> Execution:
         """A new execution of the same launch plan with the same inputs."""
-        path = self._execution_path(name, project, domain) + "/relaunch"
-        return self._execution_answer(self._request("POST", path, json={"name": new_name}))
+        return self._again("relaunch", name, new_name, project, domain)
 
     def recover(
         self,
@@ -792,7 +791,18 @@ class Remote:
         domain: str | None = None,
     ) -> Execution:
         """A new execution that reuses the outputs of the nodes that succeeded in ``name``."""
-        path = self._execution_path(name, project, domain) + "/recover"
+        return self._again("recover", name, new_name, project, domain)
+
+    def _again(
+        self,
+        action: str,
+        name: str,
+        new_name: str | None,
+        project: str | None,
+        domain: str | None,
+    ) -> Execution:
+        """``POST .../{action}`` of execution ``name``: the new execution it started."""
+        path = f"{self._execution_path(name, project, domain)}/{action}"
         return self._execution_answer(self._request("POST", path, json={"name": new_name}))
 
     def run(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -640,10 +640,7 @@ def relaunch(
     endpoint: EndpointOption = None,
 ) -> None:
     """Run an execution's launch plan again with the same inputs, as a new execution."""
-    with reported_errors():
-        config = load_config(endpoint=endpoint, project=project, domain=domain)
-        with _remote(config) as remote:
-            print_launched(remote.relaunch(name, new_name=new_name), "Relaunched as")
+    _again(Remote.relaunch, "Relaunched as", name, new_name, project, domain, endpoint)
 
 
 def recover(
@@ -656,10 +653,23 @@ def recover(
     endpoint: EndpointOption = None,
 ) -> None:
     """Start a new execution that reuses the outputs of the nodes that succeeded."""
+    _again(Remote.recover, "Recovered as", name, new_name, project, domain, endpoint)
+
+
+def _again(
+    start: Callable[..., Execution],
+    label: str,
+    name: str,
+    new_name: str | None,
+    project: str | None,
+    domain: str | None,
+    endpoint: str | None,
+) -> None:
+    """Start a new execution from ``name`` with ``start`` (relaunch or recover); print it."""
     with reported_errors():
         config = load_config(endpoint=endpoint, project=project, domain=domain)
         with _remote(config) as remote:
-            print_launched(remote.recover(name, new_name=new_name), "Recovered as")
+            print_launched(start(remote, name, new_name=new_name), label)
 
 
 def register_execution_commands(app: typer.Typer) -> None:

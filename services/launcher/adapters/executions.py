@@ -316,10 +316,6 @@ class ExecutionRepository:
 
     # --- reports, heartbeats, the cache ----------------------------------------------------
 
-    async def claim_report(self, conn: Connection, report_id: str) -> bool:
-        """Record ``report_id`` as applied; False if it was already."""
-        return report_id in await self.claim_reports(conn, [report_id])
-
     async def claim_reports(self, conn: Connection, report_ids: Sequence[str]) -> set[str]:
         """Record ``report_ids`` as applied; return those that were not already."""
         rows = await conn.fetch(
@@ -369,10 +365,6 @@ class ExecutionRepository:
             node_path,
             attempt,
         )
-
-    async def cached_outputs(self, conn: Connection, cache_key: str) -> dict[str, Any] | None:
-        text = await conn.fetchval("SELECT outputs FROM task_cache WHERE cache_key = $1", cache_key)
-        return None if text is None else dict(json.loads(text))
 
     async def cached_many(self, conn: Connection, cache_keys: list[str]) -> dict[str, Any]:
         """The cached outputs of those of ``cache_keys`` that are in the cache."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from services.launcher.adapters import execution_queries as queries
 from services.launcher.adapters.logs import ForeignLogUri, read_log
-from services.launcher.domain import Abort
+from services.launcher.domain import Abort, ExecutionState
 from services.launcher.domain.plan import UnknownNode, plan_of
 from services.launcher.entrypoints.representations import (
     AbortBody,
@@ -324,12 +324,7 @@ async def abort_execution(
 async def relaunch_execution(
     project: str, domain: str, name: str, svc: Services, body: NewName | None = None
 ) -> JSONResponse:
-    _key(project, domain, name)
-    try:
-        state = await svc.launcher.relaunch(project, domain, name, body.name if body else None)
-    except LaunchError as exc:
-        raise _api_error(exc) from exc
-    return await _created(svc, state.execution.key)
+    return await _again(svc, svc.launcher.relaunch, project, domain, name, body)
 
 
 @router.post(
@@ -341,9 +336,21 @@ async def relaunch_execution(
 async def recover_execution(
     project: str, domain: str, name: str, svc: Services, body: NewName | None = None
 ) -> JSONResponse:
+    return await _again(svc, svc.launcher.recover, project, domain, name, body)
+
+
+async def _again(
+    svc: LauncherServices,
+    start: Callable[[str, str, str, str | None], Awaitable[ExecutionState]],
+    project: str,
+    domain: str,
+    name: str,
+    body: NewName | None,
+) -> JSONResponse:
+    """Start a new execution from execution ``name`` (relaunch or recover): 201 with it."""
     _key(project, domain, name)
     try:
-        state = await svc.launcher.recover(project, domain, name, body.name if body else None)
+        state = await start(project, domain, name, body.name if body else None)
     except LaunchError as exc:
         raise _api_error(exc) from exc
     return await _created(svc, state.execution.key)

@@ -219,14 +219,10 @@ class Engine:
 
     # --- signals from outside ---------------------------------------------------------
 
-    async def apply(
-        self, key: str, signal: Signal, *, report_id: str | None = None
-    ) -> ExecutionState | None:
+    async def apply(self, key: str, signal: Signal) -> ExecutionState | None:
         """Apply ``signal`` to execution ``key``; its state after, or None if there is none."""
         at = now()
         async with transaction(self.pool) as conn:
-            if report_id is not None and not await self.repository.claim_report(conn, report_id):
-                return None
             locked = await self.repository.lock(conn, key)
             if locked is None:
                 return None
