@@ -41,6 +41,7 @@ from asyncpg.exceptions._base import (
     UnsupportedServerFeatureError,
 )
 from asyncpg.exceptions._base import DataError as ArgumentDataError
+from botocore.exceptions import ClientError as BotoClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError as BotoHTTPClientError
 
@@ -88,7 +89,8 @@ def is_transient(exc: BaseException) -> bool:
     Transient: ``TRANSIENT_ERRORS``, and every Kafka error that Kafka itself
     marks retriable (``KafkaConnectionError``, ``LeaderNotAvailableError``,
     ``NotLeaderForPartitionError``, ``RequestTimedOutError``,
-    ``NodeNotReadyError``, ...), plus aiokafka's ``KafkaTimeoutError``. An
+    ``NodeNotReadyError``, ...), plus aiokafka's ``KafkaTimeoutError``, and
+    an S3 answer with a 5xx status (MinIO starting or overloaded). An
     exception raised ``from`` a transient one is transient (a wrapper); an
     exception group is transient when all its members are. Everything else
     (``ValueError``, pydantic's ``ValidationError``, asyncpg's
@@ -114,6 +116,10 @@ def _transient_itself(exc: BaseException) -> bool:
         return True
     if isinstance(exc, KafkaError):
         return bool(exc.retriable) or isinstance(exc, KafkaTimeoutError)
+    if isinstance(exc, BotoClientError):
+        # S3 answered, but with a server-side error (MinIO starting, overloaded).
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return isinstance(status, int) and status >= 500
     return False
 
 

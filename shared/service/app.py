@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
@@ -26,6 +25,7 @@ from shared.db import apply_migrations, create_pool
 from shared.db.migrations import service_migrations
 from shared.kafka import create_broker, ensure_topics
 from shared.outbox import OutboxRelay
+from shared.retry import retry_until
 from shared.s3 import ObjectStore
 from shared.service.errors import install_error_handlers
 from shared.settings import ServiceSettings
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 READY_CHECK_TIMEOUT = 3.0
 STARTUP_DEADLINE = 60.0
+"""Seconds start-up waits for PostgreSQL, Kafka and S3 (transient faults only)."""
 
 
 @dataclass
@@ -80,24 +81,6 @@ class ServiceRuntime:
         return dict(zip(checks, results, strict=True))
 
 
-async def _retry_until(what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
-    """Retry ``attempt`` until it succeeds or the start-up deadline passes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_DEADLINE
-    delay = 0.2
-    while True:
-        try:
-            return await attempt()
-        except Exception as exc:
-            if loop.time() > deadline:
-                raise RuntimeError(
-                    f"{what} unreachable for {STARTUP_DEADLINE:.0f}s: {exc}"
-                ) from exc
-            log.warning("waiting for %s", what, extra={"error": str(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 3.0)
-
-
 async def start_runtime(
     settings: ServiceSettings,
     migrations_dir: Path | None,
@@ -119,10 +102,12 @@ async def start_runtime(
             log.info("applied migrations", extra={"schema": schema, "versions": applied})
         return await create_pool(settings, schema)
 
-    pool: asyncpg.Pool = await _retry_until("PostgreSQL", migrate)
-    await _retry_until("Kafka", lambda: ensure_topics(settings))
+    pool: asyncpg.Pool = await retry_until(migrate, what="PostgreSQL", deadline=STARTUP_DEADLINE)
+    await retry_until(lambda: ensure_topics(settings), what="Kafka", deadline=STARTUP_DEADLINE)
     store = ObjectStore(settings)
-    await _retry_until("S3", lambda: asyncio.to_thread(store.ensure_bucket))
+    await retry_until(
+        lambda: asyncio.to_thread(store.ensure_bucket), what="S3", deadline=STARTUP_DEADLINE
+    )
     broker = create_broker(settings, f"contrail-{settings.service_name}", telemetry.tracer_provider)
     relay = OutboxRelay(settings, pool, schema, f"contrail-{settings.service_name}-relay")
     runtime = ServiceRuntime(settings, telemetry, pool, broker, store, relay)

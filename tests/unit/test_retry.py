@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import asyncpg
 import pydantic
@@ -21,7 +22,7 @@ from aiokafka.errors import (
     RequestTimedOutError,
 )
 from asyncpg.exceptions._base import DataError as ArgumentDataError
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from shared.retry import (
     Backoff,
@@ -44,6 +45,11 @@ def _validation_error() -> pydantic.ValidationError:
     raise AssertionError("validated")
 
 
+def _s3_error(status: int, operation: str) -> ClientError:
+    response: Any = {"ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, operation)
+
+
 @pytest.mark.parametrize(
     "exc",
     [
@@ -64,6 +70,7 @@ def _validation_error() -> pydantic.ValidationError:
         NodeNotReadyError(),
         KafkaTimeoutError(),
         EndpointConnectionError(endpoint_url="http://minio:9000"),
+        _s3_error(503, "HeadBucket"),
     ],
     ids=lambda exc: type(exc).__name__,
 )
@@ -84,6 +91,7 @@ def test_infrastructure_faults_are_transient(exc: BaseException) -> None:
         asyncpg.exceptions.DataError("invalid input syntax"),
         ArgumentDataError("invalid input for query argument $1"),
         MessageSizeTooLargeError(),
+        _s3_error(403, "PutObject"),
         RuntimeError("a bug"),
     ],
     ids=lambda exc: type(exc).__name__,
