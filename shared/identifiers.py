@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,7 +10,26 @@ from pydantic import BaseModel, ConfigDict, Field
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]{0,126}[a-z0-9])?$"
 """Projects, domains and execution names: lower-case, digits, '_', '.', '-'."""
 
+NAME_RULE = (
+    "1 to 128 lower-case letters, digits, '-', '_' or '.', "
+    "beginning and ending with a letter or a digit"
+)
+"""``NAME_PATTERN`` in words, for messages."""
+
 DEFAULT_DOMAINS: tuple[str, ...] = ("development", "staging", "production")
+
+
+def bad_names(**names: str | None) -> list[str]:
+    """One line per name that does not match ``NAME_PATTERN`` (None: not given, not checked).
+
+    ``bad_names(execution_name="Bad Name!")`` is
+    ``["execution name 'Bad Name!' is not valid: it may hold ..."]``.
+    """
+    return [
+        f"{kind.replace('_', ' ')} {value!r} is not valid: it may hold {NAME_RULE}"
+        for kind, value in names.items()
+        if value is not None and re.fullmatch(NAME_PATTERN, value) is None
+    ]
 
 
 class ResourceType(StrEnum):

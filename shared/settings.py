@@ -295,7 +295,12 @@ class StackSettings(InfraSettings):
 
     home: Path = Field(
         default=Path(".contrail"),
-        description="State of the local stack: data, logs and pid files.",
+        description=(
+            "State of the local stack: data, logs and pid files. A relative path is taken "
+            "from the checkout, so `contrail demo status` finds the stack from any folder. "
+            "The stack's worker gets it too, and keeps its code cache in "
+            "<CONTRAIL_HOME>/worker-cache."
+        ),
     )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,

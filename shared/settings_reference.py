@@ -112,7 +112,8 @@ def render() -> str:
             "",
             "`python -m services.launcher.worker`; `--concurrency` overrides its variable.",
             "",
-            *_table(_own(WorkerSettings, InfraSettings)),
+            # CONTRAIL_HOME is the stack's folder, documented once, with the stack
+            *_table(_own(WorkerSettings, InfraSettings), skip={"home"}),
         ]
     )
     sections.append(

@@ -92,6 +92,12 @@ def status() -> None:
     stack = _open_stack()
     rows = stack.status()
     console.print(status_table(rows, stack.layout.home))
+    if not any(row.pid is not None for row in rows):
+        errors.print(
+            f"[bold red]error:[/] [red]no local stack is running (state in "
+            f"{escape(str(stack.layout.home))})[/]; `contrail demo up` starts it"
+        )
+        raise typer.Exit(1)
     if not all(row.state is State.HEALTHY for row in rows):
         raise typer.Exit(1)
 
@@ -113,6 +119,15 @@ def logs(
     except StackError as exc:
         errors.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(1) from exc
+    written = [item for item in chosen if item.log_path.is_file()]
+    if not written:
+        errors.print(
+            f"[bold red]error:[/] [red]no log of {escape(component or 'the stack')} in "
+            f"{escape(str(stack.layout.logs_dir))}: the local stack has not run there[/]; "
+            "`contrail demo up` starts it"
+        )
+        raise typer.Exit(1)
+    chosen = written
     prefixed = len(chosen) > 1
     for item in chosen:
         if prefixed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable
-from typing import cast
+from typing import Annotated, cast
 
 import typer
 
@@ -32,6 +32,29 @@ app.command("init")(init)
 app.add_typer(demo_app, name="demo")
 register_execution_commands(app)
 app.add_typer(events_app, name="events")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from contrail import __version__
+
+        typer.echo(f"contrail {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print Contrail's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Contrail: typed workflows, executions and their events."""
 
 
 def _mount_run(target: typer.Typer) -> None:

@@ -31,10 +31,12 @@ class Layout:
 
     @classmethod
     def of(cls, settings: StackSettings) -> Layout:
+        """A relative ``home`` is taken from the checkout, so that every folder finds the stack."""
+        repo = find_repo_root(Path(__file__).resolve().parent)
         return cls(
-            home=settings.home.expanduser().resolve(),
+            home=(repo / settings.home.expanduser()).resolve(),
             cache=settings.cache_dir.expanduser().resolve(),
-            repo=find_repo_root(Path(__file__).resolve().parent),
+            repo=repo,
         )
 
     @property

@@ -149,3 +149,9 @@ async def node_states(db: Executor, key: str) -> list[tuple[str, NodeState]]:
         "SELECT path, state FROM nodes WHERE execution_key = $1 ORDER BY position, path", key
     )
     return [(row["path"], NodeState.model_validate_json(row["state"])) for row in rows]
+
+
+async def recovered_paths(db: Executor, key: str) -> set[str]:
+    """The paths of the nodes whose outputs execution ``key`` reuses (``recover``)."""
+    found = await db.fetchval("SELECT recovered FROM executions WHERE key = $1", key)
+    return set(json.loads(found)) if found else set()

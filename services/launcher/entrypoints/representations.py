@@ -94,6 +94,12 @@ class Attempt(BaseModel):
 class NodeExecution(BaseModel):
     node_path: str
     kind: str
+    task: str | None = Field(
+        default=None, description="The name of the task a task or map node runs."
+    )
+    recovered: bool = Field(
+        default=False, description="Its outputs were reused from an earlier execution (recover)."
+    )
     phase: str | None = Field(description="Null: the node has not started.")
     map_index: int | None = None
     started_at: datetime | None = None

@@ -37,7 +37,7 @@ from services.launcher.service_layer.launch import (
     TargetNotFound,
 )
 from shared.events.catalogue import ExecutionError
-from shared.identifiers import ExecutionIdentifier, Identifier
+from shared.identifiers import ExecutionIdentifier, Identifier, bad_names
 from shared.phases import ExecutionPhase
 from shared.service.errors import ApiError
 
@@ -142,10 +142,9 @@ async def create_execution(body: CreateExecution, svc: Services) -> JSONResponse
         inputs=body.inputs,
         labels=body.labels,
     )
-    try:
-        ExecutionIdentifier(project=body.project, domain=body.domain, name=body.name or "x")
-    except ValueError as exc:
-        raise ApiError(400, "invalid_request", f"invalid project, domain or name: {exc}") from exc
+    problems = bad_names(project=body.project, domain=body.domain, execution_name=body.name)
+    if problems:
+        raise ApiError(400, "invalid_request", "; ".join(problems))
     try:
         state = await svc.launcher.launch(request)
     except LaunchError as exc:
@@ -196,6 +195,7 @@ async def list_nodes(project: str, domain: str, name: str, svc: Services) -> Nod
     row = await _row(svc, key)
     closure = await svc.closure(row.closure_digest)
     plan = plan_of(closure)
+    recovered = await queries.recovered_paths(svc.pool, key)
     items = []
     for path, node in await queries.node_states(svc.pool, key):
         try:
@@ -207,6 +207,8 @@ async def list_nodes(project: str, domain: str, name: str, svc: Services) -> Nod
             NodeExecution(
                 node_path=path,
                 kind=node.kind.value,
+                task=task.identifier.name if task is not None else None,
+                recovered=path in recovered and not node.attempts,
                 phase=node.phase.value if node.phase else None,
                 map_index=node.map_index,
                 started_at=node.started_at,
@@ -349,6 +351,9 @@ async def _again(
 ) -> JSONResponse:
     """Start a new execution from execution ``name`` (relaunch or recover): 201 with it."""
     _key(project, domain, name)
+    problems = bad_names(execution_name=body.name if body else None)
+    if problems:
+        raise ApiError(400, "invalid_request", "; ".join(problems))
     try:
         state = await start(project, domain, name, body.name if body else None)
     except LaunchError as exc:
