@@ -16,75 +16,13 @@ from contrail.notifications import NotificationChannel, NotificationError
 from contrail.task import COMPILING, DefinitionError, InputError, bind_arguments
 from contrail.types import TypeEngineError, to_literal
 from contrail.workflow import Workflow
+from shared.cron import expand as expand_cron
+from shared.cron import parse as parse_cron
 from shared.identifiers import ResourceType
 from shared.literals import DATETIME, render
 from shared.specs import ENTITY_NAME_PATTERN, EntityRef, LaunchPlanSpec, Notification, Schedule
 
 R = TypeVar("R", covariant=True)
-
-_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    (
-        "month",
-        1,
-        12,
-        {
-            m: i + 1
-            for i, m in enumerate(
-                ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-            )
-        },
-    ),
-    (
-        "day of week",
-        0,
-        7,
-        {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])},
-    ),
-)
-_MACROS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-
-
-def _cron_errors(expression: str) -> list[str]:
-    fields = expression.split()
-    if len(fields) != 5:
-        return [
-            f"expected five fields (minute hour day-of-month month day-of-week), got {len(fields)}"
-        ]
-    errors = []
-    for text, (what, low, high, names) in zip(fields, _FIELDS, strict=True):
-        for part in text.split(","):
-            base, _, step = part.partition("/")
-            if step and not (step.isdigit() and int(step) > 0):
-                errors.append(f"{what}: bad step in {part!r}")
-                continue
-            if base == "*":
-                continue
-            bounds = base.split("-")
-            if len(bounds) > 2:
-                errors.append(f"{what}: bad range {part!r}")
-                continue
-            values = []
-            for bound in bounds:
-                value = names.get(bound.upper()) if not bound.isdigit() else int(bound)
-                if value is None or not low <= value <= high:
-                    errors.append(f"{what}: {bound!r} is not in {low}-{high}")
-                    break
-                values.append(value)
-            else:
-                if len(values) == 2 and values[0] > values[1]:
-                    errors.append(f"{what}: range {part!r} runs backwards")
-    return errors
 
 
 @dataclass(frozen=True)
@@ -95,19 +33,23 @@ class CronSchedule:
     accepted and written as their five fields. ``kickoff_time_input_arg`` names
     a ``datetime`` input of the workflow that receives the scheduled time.
 
+    The expression is checked as the scheduler reads it (``shared.cron``):
+    ASCII digits only, and at least one day that exists (not ``0 0 31 2 *``).
+
     Raises:
-        ValueError: the expression is not a valid five-field cron expression.
+        ValueError: the expression is not a valid five-field cron expression;
+            the message names the schedule and the field at fault.
     """
 
     cron: str
     kickoff_time_input_arg: str | None = None
 
     def __post_init__(self) -> None:
-        expression = _MACROS.get(self.cron.strip().lower(), self.cron.strip())
-        errors = _cron_errors(expression)
-        if errors:
-            raise ValueError(f"CronSchedule({self.cron!r}): {'; '.join(errors)}")
-        object.__setattr__(self, "cron", " ".join(expression.split()))
+        try:
+            parse_cron(self.cron)
+        except ValueError as error:
+            raise ValueError(f"CronSchedule: {error}") from None
+        object.__setattr__(self, "cron", expand_cron(self.cron))
 
     def to_spec(self) -> Schedule:
         """The spec the scheduler reads."""

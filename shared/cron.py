@@ -116,14 +116,7 @@ def parse(expression: str) -> CronSchedule:
     saying that the expression has the wrong number of fields, is an unknown
     macro, or names only days that never exist (``0 0 30 2 *``).
     """
-    text = expression.strip()
-    if text.startswith("@"):
-        expanded = _MACROS.get(text.lower())
-        if expanded is None:
-            known = ", ".join(_MACROS)
-            raise ValueError(f"cron {expression!r}: unknown macro {text!r} (known: {known})")
-        text = expanded
-    parts = text.split()
+    parts = expand(expression).split()
     if len(parts) != len(_FIELDS):
         raise ValueError(
             f"cron {expression!r} has {len(parts)} fields; expected 5: "
@@ -151,6 +144,23 @@ def parse(expression: str) -> CronSchedule:
             f"in month ({parts[3]!r})"
         )
     return schedule
+
+
+def expand(expression: str) -> str:
+    """The five fields ``expression`` stands for: a macro expanded, spaces collapsed.
+
+    ``expand("@hourly")`` is ``"0 * * * *"``; ``expand(" 0  0 * * 1")`` is
+    ``"0 0 * * 1"``. Raises ``ValueError`` for an unknown macro; the fields
+    themselves are checked by ``parse``.
+    """
+    text = expression.strip()
+    if text.startswith("@"):
+        expanded = _MACROS.get(text.lower())
+        if expanded is None:
+            known = ", ".join(_MACROS)
+            raise ValueError(f"cron {expression!r}: unknown macro {text!r} (known: {known})")
+        text = expanded
+    return " ".join(text.split())
 
 
 def _parse_field(text: str, spec: _Field, expression: str) -> set[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +21,7 @@ from contrail import (
     workflow,
 )
 from contrail.notifications import NotificationError
+from shared.cron import parse as parse_cron
 from shared.identifiers import ResourceType
 from shared.phases import ExecutionPhase
 from shared.specs import ChannelKind, EntityRef, Notification, Schedule
@@ -126,6 +128,30 @@ def test_options_need_a_name_and_a_name_has_one_meaning() -> None:
 def test_bad_cron_expressions(cron: str) -> None:
     with pytest.raises(ValueError, match="CronSchedule"):
         CronSchedule(cron)
+
+
+@pytest.mark.parametrize(
+    ("cron", "problem"),
+    [
+        ("0 0 31 2 *", r"day-of-month \('31'\) names no day that exists in month \('2'\)"),
+        ("0 0 30 2 *", "names no day that exists"),
+        ("\u0663 * * * *", "field minute"),  # an Arabic-Indic digit three: not ASCII
+        ("0 \u0663 * * *", "field hour"),
+        ("@fortnightly", "unknown macro"),
+    ],
+)
+def test_a_schedule_the_scheduler_would_refuse_fails_where_the_launch_plan_is_made(
+    cron: str, problem: str
+) -> None:
+    """The SDK checks a cron with the scheduler's own parser, so registration can't refuse it."""
+    with pytest.raises(ValueError, match=rf"CronSchedule: cron '{re.escape(cron)}'.*{problem}"):
+        LaunchPlan.get_or_create(
+            greeter,
+            "lp.bad_schedule",
+            schedule=CronSchedule(cron, kickoff_time_input_arg="at"),
+        )
+    with pytest.raises(ValueError, match=problem):  # and registration refuses it too
+        parse_cron(cron)
 
 
 @pytest.mark.parametrize(
