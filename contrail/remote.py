@@ -30,6 +30,15 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contrail.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RemoteError,
+    ServerError,
+    ServerUnavailable,
+    TooLarge,
+)
 from shared.identifiers import DEFAULT_DOMAINS, Identifier, ResourceType
 from shared.phases import ExecutionPhase
 from shared.specs import LaunchPlanSpec, TaskSpec, WorkflowSpec
@@ -51,68 +60,6 @@ COLLECTIONS: dict[ResourceType, str] = {
 
 AnySpec = TaskSpec | WorkflowSpec | LaunchPlanSpec
 _M = TypeVar("_M", bound=BaseModel)
-
-
-# --- errors -------------------------------------------------------------------
-
-
-class RemoteError(Exception):
-    """The API refused a request or could not be reached.
-
-    ``code`` and ``details`` are those of the API's error body
-    (``{"error": {"code", "message", "details"}}``); ``status`` is the HTTP
-    status (0 when no answer came).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 0,
-        code: str = "error",
-        details: list[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.details: list[dict[str, Any]] = list(details or [])
-
-
-class NotFound(RemoteError):
-    """404: no such entity or project."""
-
-
-class Conflict(RemoteError):
-    """409: the identifier exists with a different spec.
-
-    ``details`` (also ``differences``) lists ``{path, registered, submitted}``.
-    """
-
-    @property
-    def differences(self) -> list[dict[str, Any]]:
-        """What differs between the registered spec and the submitted one."""
-        return self.details
-
-
-class InvalidRequest(RemoteError):
-    """400: the request is malformed, fails validation or does not compile.
-
-    ``code`` is ``invalid_request`` (``details[].field``), ``compile_error``
-    (``details[]`` of ``{code, node, input, message}``) or ``invalid_identifier``.
-    """
-
-
-class TooLarge(InvalidRequest):
-    """413: a spec or bundle over the cluster's size limit."""
-
-
-class ServerUnavailable(RemoteError):
-    """The endpoint did not answer, or answered that the service behind it is down."""
-
-
-class ServerError(RemoteError):
-    """The server failed (5xx) on a request it should have handled."""
 
 
 # --- answers ------------------------------------------------------------------
@@ -276,6 +223,7 @@ class TaskAttempt(_Answer):
     resources_requested: dict[str, Any] | None = None
     resources_used: dict[str, Any] | None = None
     log_uri: str | None = None
+    queued_at: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
 
@@ -288,11 +236,15 @@ class TaskAttempt(_Answer):
 class NodeExecution(_Answer):
     """One node of an execution, named by its path (``n0``, ``n2/n0``, ``n1/n1a``, ``n3[0]``).
 
-    ``phase`` is None for a node that never started.
+    ``phase`` is None for a node that never started. ``task`` names the task a
+    task or map node runs; ``recovered`` says its outputs were reused from an
+    earlier execution by ``recover``.
     """
 
     node_path: str
     phase: str | None = None
+    task: str | None = None
+    recovered: bool = False
     cache_hit: bool = False
     outputs: dict[str, Any] | None = None
     error: ExecutionError | None = None

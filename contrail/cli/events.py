@@ -84,6 +84,27 @@ class EventFilter:
         return True
 
 
+TAILED_TYPES = (
+    "contrail.execution.phase_changed",
+    "contrail.node.phase_changed",
+    "contrail.task_attempt.phase_changed",
+)
+"""The event types on contrail.executions, what ``events tail`` reads."""
+
+
+def check_event_type(wanted: str | None) -> None:
+    """``CLIError`` listing the known types and families unless ``wanted`` is one of them."""
+    if wanted is None:
+        return
+    families = [kind.split(".")[1] for kind in TAILED_TYPES]
+    known = [*TAILED_TYPES, *(kind.removeprefix("contrail.") for kind in TAILED_TYPES), *families]
+    if wanted.removesuffix(".") not in known:
+        raise CLIError(
+            f"--type {wanted!r} is not an event type of {EXECUTIONS}: give a family "
+            f"({', '.join(families)}) or a type ({', '.join(TAILED_TYPES)})"
+        )
+
+
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -257,6 +278,7 @@ def tail(
     keep = EventFilter(project, domain, workflow, event_type, execution)
     servers = bootstrap or bootstrap_servers()
     with reported_errors():
+        check_event_type(event_type)
         if output is EventFormat.LINE:
             errors.print(
                 f"[dim]Tailing {EXECUTIONS} on {escape(servers)}"

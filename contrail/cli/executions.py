@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -34,6 +36,7 @@ from contrail.cli.output import (
     print_document,
     reported_errors,
 )
+from contrail.cli.projects import require_project
 from contrail.config import Config, load_config
 from contrail.remote import (
     Execution,
@@ -43,7 +46,7 @@ from contrail.remote import (
     Remote,
     ServerUnavailable,
 )
-from shared.identifiers import ResourceType
+from shared.identifiers import ResourceType, bad_names
 from shared.literals import render
 from shared.phases import ExecutionPhase
 from shared.specs import TypedInterface
@@ -63,6 +66,19 @@ OutputOption = Annotated[
     typer.Option("--output", "-o", help="table, json or yaml.", case_sensitive=False),
 ]
 NameArgument = Annotated[str, typer.Argument(help="The execution's name.")]
+
+
+class ListedPhase(StrEnum):
+    """The phases an execution can be in (``docs/engine.md``: never SUCCEEDING, never TIMED_OUT)."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILING = "FAILING"
+    FAILED = "FAILED"
+    ABORTING = "ABORTING"
+    ABORTED = "ABORTED"
+
 
 UNAVAILABLE_GRACE = 60.0
 """Seconds a watch keeps polling an API that answers it is unavailable."""
@@ -201,10 +217,15 @@ def execution_document(
     return document
 
 
-def parent_path(path: str) -> str | None:
-    """The path of the node that holds ``path``: ``n3`` for ``n3[0]``, ``n2`` for ``n2/n0``."""
+def parent_path(path: str, *, map_items_only: bool = False) -> str | None:
+    """The path of the node that holds ``path``: ``n3`` for ``n3[0]``, ``n2`` for ``n2/n0``.
+
+    ``map_items_only``: None unless ``path`` is a map item.
+    """
     if path.endswith("]") and "[" in path:
         return path[: path.rindex("[")]
+    if map_items_only:
+        return None
     if "/" in path:
         return path.rsplit("/", 1)[0]
     return None
@@ -217,8 +238,10 @@ def _styled_phase(phase: str | None) -> Text:
 
 
 def node_label(node: NodeExecution, label: str, now: datetime | None = None) -> Text:
-    """``n0  SUCCEEDED  1 attempt  0.2s`` (and ``cached``, the error)."""
+    """``n0 say_hello  SUCCEEDED  1 attempt  0.2s`` (and ``cached``, ``recovered``, the error)."""
     text = Text(label, style="bold")
+    if node.task and not parent_path(node.node_path, map_items_only=True):
+        text.append(f" {node.task}", style="cyan")
     text.append("  ")
     text.append_text(_styled_phase(node.phase))
     if node.attempts:
@@ -226,6 +249,8 @@ def node_label(node: NodeExecution, label: str, now: datetime | None = None) -> 
         text.append(f"  {count} attempt{'s' if count != 1 else ''}", style="dim")
     if node.cache_hit:
         text.append("  cached", style="cyan")
+    if node.recovered:
+        text.append("  recovered", style="cyan")
     ended = node.ended_at
     running = node.phase is not None and node.phase in ("QUEUED", "RUNNING")
     seconds = elapsed(node.started_at, ended, now if running else None)
@@ -309,17 +334,36 @@ def error_lines(error: ExecutionError | None) -> list[str]:
 # --- talking to the cluster ------------------------------------------------------------------
 
 
-def _remote(config: Config) -> Remote:
-    return Remote(config.endpoint, project=config.project, domain=config.domain)
+@contextmanager
+def _remote(config: Config) -> Iterator[Remote]:
+    """A ``Remote`` for the config's project and domain.
+
+    A ``NotFound`` from inside is checked against the project: an unknown
+    project is named as such, with the known ones.
+    """
+    with Remote(config.endpoint, project=config.project, domain=config.domain) as remote:
+        try:
+            yield remote
+        except NotFound:
+            require_project(remote, config.project)
+            raise
+
+
+def watch_command(execution: Execution) -> str:
+    """The command that shows an execution's live node tree."""
+    return (
+        f"contrail get execution {execution.name} -p {execution.project} "
+        f"-d {execution.domain} --watch"
+    )
 
 
 def print_launched(execution: Execution, verb: str = "Launched") -> None:
-    """pyflyte's lines: the execution's name, then its console URL."""
+    """pyflyte's lines: the execution's name, then how to watch it (there is no console yet)."""
     console.print(
         f"{verb} execution [bold]{escape(execution.name)}[/] "
         f"(project {escape(execution.project)}, domain {escape(execution.domain)})"
     )
-    console.print(f"Go to {escape(execution.url)} to see execution in the console.")
+    console.print(f"Watch it with: {escape(watch_command(execution))}")
 
 
 def watch(
@@ -406,6 +450,7 @@ def launch_plan_interface(
             ResourceType.LAUNCH_PLAN, config.project, config.domain, name=name, limit=1
         )
         if not found:
+            require_project(remote, config.project)
             raise NotFound(
                 f"no launch plan named {name} in project {config.project}, "
                 f"domain {config.domain} (see `contrail get launchplans`)",
@@ -445,8 +490,41 @@ def output_types(remote: Remote, execution: Execution) -> dict[str, str]:
 # --- commands -------------------------------------------------------------------------------
 
 
+def task_interface(
+    remote: Remote, config: Config, name: str, version: str | None
+) -> tuple[str, TypedInterface]:
+    """The version and interface of task ``name`` (``version`` None: the newest registered)."""
+    from shared.specs import TaskSpec
+
+    if version is None:
+        found = remote.list_entities(
+            ResourceType.TASK, config.project, config.domain, name=name, limit=1
+        )
+        if not found:
+            require_project(remote, config.project)
+            raise NotFound(
+                f"no task named {name} in project {config.project}, "
+                f"domain {config.domain} (see `contrail get tasks`)",
+                status=404,
+                code="not_found",
+            )
+        version = found[0].identifier.version
+    entity = remote.get_task(config.project, config.domain, name, version)
+    try:
+        spec = TaskSpec.model_validate(entity.spec or {})
+    except ValidationError as error:
+        raise CLIError(f"task {name} ({version}): unexpected spec: {error}") from None
+    return version, spec.interface
+
+
 def launch(
-    launch_plan: Annotated[str, typer.Argument(help="The launch plan (or workflow) to launch.")],
+    launch_plan: Annotated[
+        str | None,
+        typer.Argument(help="The launch plan (or workflow) to launch; or give --task."),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Launch this registered task on its own.")
+    ] = None,
     inputs: Annotated[
         list[str] | None,
         typer.Option("--input", "-i", help="An input as NAME=VALUE, read by its type; repeat."),
@@ -469,16 +547,30 @@ def launch(
 ) -> None:
     """Launch an execution of a registered launch plan: contrail launch LP --input k=v ...
 
-    Values are read by the types of the launch plan's workflow: ints, floats,
-    true/false, ISO datetimes, JSON for lists, dicts and records.
+    Or of one registered task: contrail launch --task TASK --input k=v ...
+    Values are read by the types of the launch plan's workflow (or the task):
+    ints, floats, true/false, ISO datetimes, JSON for lists, dicts and records.
     """
     with reported_errors():
+        if (launch_plan is None) == (task is None):
+            raise CLIError("give a launch plan to launch, or --task TASK (one of the two)")
+        problems = bad_names(execution_name=name)
+        if problems:
+            raise CLIError("; ".join(problems))
         config = load_config(endpoint=endpoint, project=project, domain=domain)
         with _remote(config) as remote:
-            version, interface, fixed = launch_plan_interface(remote, config, launch_plan, version)
-            literals = launch_inputs(launch_plan, split_pairs(inputs or []), interface, fixed)
+            if task is not None:
+                version, interface = task_interface(remote, config, task, version)
+                literals = launch_inputs(task, split_pairs(inputs or []), interface)
+            else:
+                assert launch_plan is not None
+                version, interface, fixed = launch_plan_interface(
+                    remote, config, launch_plan, version
+                )
+                literals = launch_inputs(launch_plan, split_pairs(inputs or []), interface, fixed)
             execution = remote.launch(
                 launch_plan,
+                task=task,
                 inputs=literals,
                 name=name,
                 version=version,
@@ -493,7 +585,7 @@ def launch(
 
 def get_executions(
     phase: Annotated[
-        ExecutionPhase | None,
+        ListedPhase | None,
         typer.Option("--phase", help="Only executions in this phase.", case_sensitive=False),
     ] = None,
     workflow: Annotated[
@@ -515,6 +607,9 @@ def get_executions(
             found = remote.list_executions(
                 workflow=workflow, launch_plan=launch_plan, phase=phase, limit=limit
             )
+        if not found:
+            with _remote(config) as remote:
+                require_project(remote, config.project)
         if output is not OutputFormat.TABLE:
             print_document([execution_document(e) for e in found], output)
             return
@@ -591,12 +686,47 @@ def logs(
                     latest = each.latest_attempt
                     if latest is None:
                         continue
+                    earlier = (
+                        f"; earlier: --node {each.node_path} --attempt N, N < {latest.attempt}"
+                        if latest.attempt > 1
+                        else ""
+                    )
                     console.print(
-                        f"[dim]--- {escape(each.node_path)} (attempt {latest.attempt}) ---[/]"
+                        f"[dim]--- {escape(each.node_path)} (attempt {latest.attempt}"
+                        f"{escape(earlier)}) ---[/]"
                     )
                     _write(remote.logs(name, each.node_path, latest.attempt, stream=stream))
                 return
+            nodes = remote.node_executions(name)
+            _check_log_node(name, node, nodes)
             _write(remote.logs(name, node, attempt, stream=stream, follow=follow))
+            shown = next((n for n in nodes if n.node_path == node), None)
+            latest = shown.latest_attempt if shown is not None else None
+            if attempt is None and latest is not None and latest.attempt > 1:
+                errors.print(
+                    f"[dim]({escape(node)} ran {latest.attempt} attempts; this was the last: "
+                    f"--attempt N shows attempt N)[/]"
+                )
+
+
+def _check_log_node(name: str, node: str, nodes: Sequence[NodeExecution]) -> None:
+    """``CLIError`` for a node with no log of its own: a map, sub-workflow or branch node."""
+    found = next((n for n in nodes if n.node_path == node), None)
+    if found is None or found.attempts:
+        return
+    children = [n.node_path for n in nodes if parent_path(n.node_path) == node]
+    with_logs = [
+        n.node_path
+        for n in nodes
+        if n.attempts and n.node_path.startswith((f"{node}[", f"{node}/"))
+    ]
+    if not children or not with_logs:
+        return
+    listed = ", ".join(with_logs[:5]) + (", ..." if len(with_logs) > 5 else "")
+    raise CLIError(
+        f"node {node} of execution {name} runs no task itself: its task nodes are "
+        f"{listed}; e.g. --node {with_logs[0]}"
+    )
 
 
 def _write(chunks: Iterable[str]) -> None:
@@ -618,42 +748,62 @@ def abort(
     domain: DomainOption = None,
     endpoint: EndpointOption = None,
 ) -> None:
-    """Abort an execution: running attempts are terminated and it ends ABORTED."""
+    """Abort an execution: running attempts are terminated and it ends ABORTED.
+
+    An execution that already ended is left as it is: exit status 1.
+    """
     with reported_errors():
         config = load_config(endpoint=endpoint, project=project, domain=domain)
         with _remote(config) as remote:
-            remote.abort(name, cause)
+            before = remote.get_execution(name)
+            if not before.is_done:
+                remote.abort(name, cause)
             execution = remote.get_execution(name)
+        stored = f" (cause: {execution.error.message})" if execution.error else ""
+        if before.is_done or execution.phase not in (
+            ExecutionPhase.ABORTING,
+            ExecutionPhase.ABORTED,
+        ):
+            raise CLIError(
+                f"execution {name} already ended {execution.phase.value}{stored}; "
+                "there is nothing to abort"
+            )
         console.print(
-            f"Aborting execution [bold]{escape(name)}[/]: now {execution.phase.value} "
-            f"(cause: {escape(cause)})"
+            f"Aborting execution [bold]{escape(name)}[/]: now {execution.phase.value}"
+            f"{escape(stored)}"
         )
+
+
+NewNameOption = Annotated[
+    str | None, typer.Option("--name", "-n", help="The new execution's name.")
+]
+WaitOption = Annotated[
+    bool, typer.Option("--wait", "-w", help="Follow the new execution to its end.")
+]
 
 
 def relaunch(
     name: NameArgument,
-    new_name: Annotated[
-        str | None, typer.Option("--name", "-n", help="The new execution's name.")
-    ] = None,
+    new_name: NewNameOption = None,
+    wait: WaitOption = False,
     project: ProjectOption = None,
     domain: DomainOption = None,
     endpoint: EndpointOption = None,
 ) -> None:
     """Run an execution's launch plan again with the same inputs, as a new execution."""
-    _again(Remote.relaunch, "Relaunched as", name, new_name, project, domain, endpoint)
+    _again(Remote.relaunch, "Relaunched as", name, new_name, wait, project, domain, endpoint)
 
 
 def recover(
     name: NameArgument,
-    new_name: Annotated[
-        str | None, typer.Option("--name", "-n", help="The new execution's name.")
-    ] = None,
+    new_name: NewNameOption = None,
+    wait: WaitOption = False,
     project: ProjectOption = None,
     domain: DomainOption = None,
     endpoint: EndpointOption = None,
 ) -> None:
     """Start a new execution that reuses the outputs of the nodes that succeeded."""
-    _again(Remote.recover, "Recovered as", name, new_name, project, domain, endpoint)
+    _again(Remote.recover, "Recovered as", name, new_name, wait, project, domain, endpoint)
 
 
 def _again(
@@ -661,15 +811,23 @@ def _again(
     label: str,
     name: str,
     new_name: str | None,
+    wait: bool,
     project: str | None,
     domain: str | None,
     endpoint: str | None,
 ) -> None:
     """Start a new execution from ``name`` with ``start`` (relaunch or recover); print it."""
     with reported_errors():
+        problems = bad_names(execution_name=new_name)
+        if problems:
+            raise CLIError("; ".join(problems))
         config = load_config(endpoint=endpoint, project=project, domain=domain)
         with _remote(config) as remote:
-            print_launched(start(remote, name, new_name=new_name), label)
+            execution = start(remote, name, new_name=new_name)
+            print_launched(execution, label)
+            if wait:
+                execution, _ = watch(remote, execution.name)
+                finish(execution, output_types(remote, execution))
 
 
 def register_execution_commands(app: typer.Typer) -> None:

@@ -17,8 +17,9 @@ from contrail.cli.output import (
     print_document,
     reported_errors,
 )
+from contrail.cli.projects import require_project, unknown_project
 from contrail.config import Config, load_config
-from contrail.remote import Entity, Project, Remote
+from contrail.remote import Entity, NotFound, Project, Remote
 from shared.identifiers import ResourceType
 
 app = typer.Typer(
@@ -30,7 +31,8 @@ NameArgument = Annotated[
     str | None, typer.Argument(help="Entity name: list its versions, or show one with --version.")
 ]
 VersionOption = Annotated[
-    str | None, typer.Option("--version", "-v", help="Show this version of NAME in full.")
+    str | None,
+    typer.Option("--version", "-v", help="Show this version of NAME (-o yaml: its whole spec)."),
 ]
 ProjectOption = Annotated[str | None, typer.Option("--project", "-p", help="Project.")]
 DomainOption = Annotated[str | None, typer.Option("--domain", "-d", help="Domain.")]
@@ -144,7 +146,13 @@ def _show_entities(
 ) -> None:
     with Remote(config.endpoint) as remote:
         if name and version:
-            entity = remote.get_entity(resource_type, config.project, config.domain, name, version)
+            try:
+                entity = remote.get_entity(
+                    resource_type, config.project, config.domain, name, version
+                )
+            except NotFound:
+                require_project(remote, config.project)
+                raise
             if output is OutputFormat.TABLE:
                 console.print(make_table(COLUMNS[resource_type], [ROWS[resource_type](entity)]))
             else:
@@ -159,6 +167,8 @@ def _show_entities(
             limit=limit,
             include_spec=True,
         )
+        if not entities:
+            require_project(remote, config.project)
     if output is not OutputFormat.TABLE:
         print_document([entity_document(entity) for entity in entities], output)
         return
@@ -190,7 +200,7 @@ def _entity_command(resource_type: ResourceType) -> Callable[..., None]:
 
     command.__doc__ = (
         f"List the {PLURALS[resource_type]} of a project and domain (newest first), "
-        f"the versions of NAME, or NAME at --version in full."
+        f"the versions of NAME, or NAME at --version (-o yaml: its whole spec)."
     )
     return command
 
@@ -216,7 +226,10 @@ def projects(
     with reported_errors():
         config = load_config(endpoint=endpoint)
         with Remote(config.endpoint) as remote:
-            found = [remote.get_project(name)] if name else remote.list_projects(limit=limit)
+            try:
+                found = [remote.get_project(name)] if name else remote.list_projects(limit=limit)
+            except NotFound:
+                raise unknown_project(remote, name or "") from None
         if output is not OutputFormat.TABLE:
             documents = [p.model_dump(mode="json", exclude_none=True) for p in found]
             print_document(documents[0] if name else documents, output)

@@ -16,6 +16,7 @@ from contrail.cli.get import app as get_app
 from contrail.cli.init import init
 from contrail.cli.launchplan import app as launchplan_app
 from contrail.cli.package import package
+from contrail.cli.projects import app as create_app
 from contrail.cli.register import app as register_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(register_app, name="register")
 app.command("package")(package)
 app.add_typer(get_app, name="get")
+app.add_typer(create_app, name="create")
 app.add_typer(launchplan_app, name="launchplan")
 app.command("init")(init)
 app.add_typer(demo_app, name="demo")

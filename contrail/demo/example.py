@@ -109,7 +109,8 @@ def run_example(settings: StackSettings, console: Console, name: str = "union") 
     key = f"{execution.project}/{execution.domain}/{execution.name}"
     console.print(
         f"\n[bold]Launched[/] {EXAMPLE_WORKFLOW}(name={name!r}) as execution "
-        f"[cyan]{execution.name}[/]\n  {remote.console_url(execution.name)}"
+        f"[cyan]{execution.name}[/]\n  contrail get execution {execution.name} "
+        f"-p {execution.project} -d {execution.domain} --watch"
     )
     started = time.monotonic()
     while not execution.phase.is_terminal:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from rich.console import Console
 
+from contrail.config import DEFAULT_PROJECT
 from contrail.demo import report
 from contrail.demo.components import (
     Component,
@@ -113,6 +114,7 @@ class Stack:
             self._prepare(not_running, progress)
             for group in self.groups:
                 self._bring_up(group, progress)
+            self._create_default_project()
         if progress:
             seconds = time.monotonic() - began
             self.console.print(f"\n[bold green]Contrail is up[/] in {seconds:.1f}s\n")
@@ -121,6 +123,19 @@ class Stack:
                     self.settings, [(s.name, s.url) for s in self.services], self.layout.home
                 )
             )
+
+    def _create_default_project(self) -> None:
+        """The project every command uses by default, as Flyte's sandbox has ``flytesnacks``.
+
+        Other projects are created explicitly (``contrail create project``).
+        """
+        from contrail.remote import Remote, RemoteError
+
+        try:
+            with Remote(self.settings.gateway_url) as remote:
+                remote.create_project(DEFAULT_PROJECT)
+        except RemoteError as exc:
+            raise StackError(f"cannot create the project {DEFAULT_PROJECT}: {exc}") from exc
 
     @contextlib.contextmanager
     def _lock(self, progress: bool) -> Iterator[None]:

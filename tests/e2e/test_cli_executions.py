@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONTRAIL = REPO / ".venv" / "bin" / "contrail"
 EXAMPLES = REPO / "examples" / "workflows"
 LAUNCHED = re.compile(r"^(?:Launched|Relaunched as|Recovered as) execution (\S+) ", re.MULTILINE)
-URL = re.compile(r"^Go to (\S+) to see execution in the console\.$", re.MULTILINE)
+WATCH = re.compile(r"^Watch it with: (contrail get execution .+ --watch)$", re.MULTILINE)
 
 CHATTY = """
 import sys
@@ -140,10 +140,10 @@ def test_run_remote_wait_get_and_events(run: Run) -> None:
     )  # fmt: skip
     assert result.code == 0, result.stdout + result.stderr
     name = result.execution
-    url = URL.search(result.stdout)
-    assert url is not None
-    assert url.group(1).endswith(
-        f"/console/projects/{project}/domains/development/executions/{name}"
+    shown_command = WATCH.search(result.stdout)
+    assert shown_command is not None, result.stdout
+    assert shown_command.group(1) == (
+        f"contrail get execution {name} -p {project} -d development --watch"
     )
     assert "SUCCEEDED" in result.stdout
     assert re.search(r"o0\s+│ str\s+│ Hello, x!", result.stdout), result.stdout

@@ -164,7 +164,7 @@ def _execute(request: RunRequest) -> dict[str, Any]:
             raise _Failure(
                 "UserError",
                 f"{owner}: {_exception_name(error)}: {error}",
-                _traceback_tail(error, skip=1),
+                _logged_traceback_tail(error, skip=1),
             ) from None
         outputs = _write_outputs(interface, owner, returned, request["outputs"])
     except _Failure as failure:
@@ -186,11 +186,26 @@ def _load_task(module_name: str, function: str) -> tuple[Callable[..., Any], Any
     owner = f"{module_name}.{function}"
     try:
         target: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or not _is_package_of(error.name, module_name):
+            raise _Failure(
+                "TaskLoadError",
+                f"cannot import module {module_name!r}: {_exception_name(error)}: {error}",
+                _logged_traceback_tail(error, skip=1),
+            ) from None
+        _logged_traceback_tail(error, skip=1)
+        raise _Failure(
+            "TaskLoadError",
+            f"the worker has no copy of the task's code: module {module_name!r} is neither "
+            "in a code bundle nor in the worker's image (registered with --copy none?); "
+            "register with --copy auto (the default), or with --image naming an image "
+            "that holds it",
+        ) from None
     except BaseException as error:
         raise _Failure(
             "TaskLoadError",
             f"cannot import module {module_name!r}: {_exception_name(error)}: {error}",
-            _traceback_tail(error, skip=1),
+            _logged_traceback_tail(error, skip=1),
         ) from None
     for part in function.split("."):
         try:
@@ -277,11 +292,23 @@ def _exception_name(error: BaseException) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _traceback_tail(error: BaseException, skip: int) -> str:
-    """The last lines of ``error``'s traceback, without this module's ``skip`` frames."""
+def _is_package_of(name: str, module_name: str) -> bool:
+    """Whether module ``name`` is ``module_name`` or one of its packages."""
+    return module_name == name or module_name.startswith(f"{name}.")
+
+
+def _logged_traceback_tail(error: BaseException, skip: int) -> str:
+    """The last lines of ``error``'s traceback, without this module's ``skip`` frames.
+
+    The whole traceback goes to stderr, the attempt's stderr log, as a user
+    reads it with ``contrail logs NAME --node N --stderr``.
+    """
     tb = error.__traceback__
     for _ in range(skip):
         if tb is not None:
             tb = tb.tb_next
-    lines = "".join(traceback.format_exception(type(error), error, tb)).splitlines()
+    text = "".join(traceback.format_exception(type(error), error, tb))
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    lines = text.splitlines()
     return "\n".join(lines[-TRACEBACK_TAIL_LINES:])
