@@ -10,7 +10,10 @@ A team that wants every execution event points a plain Kafka client at
   in order, and ``data.seq`` counts 0, 1, 2, ... per execution with no gaps:
   a jump means you missed something.
 
-    python examples/consumers/follow_executions.py --bootstrap 127.0.0.1:19092 \
+Run it with the checkout's Python, which has aiokafka (elsewhere:
+``pip install aiokafka`` first)::
+
+    .venv/bin/python examples/consumers/follow_executions.py --bootstrap 127.0.0.1:19092 \
         --group my-team --project flytesnacks
 """
 
