@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,12 +37,46 @@ def compiled(spec: TaskSpec = CACHED, **where: str) -> CompiledTask:
     )
 
 
-def test_the_key_is_stable() -> None:
+def test_the_key_is_the_sha256_of_the_canonical_document() -> None:
+    # Spelled out here, not rebuilt from the code: a change to what goes into the key
+    # (or to how it is serialized) orphans every stored cache entry, so it must fail here.
+    document = {
+        "project": "demo",
+        "domain": "development",
+        "task": "square",
+        "cache_version": "1",
+        "interface": {
+            "inputs": {
+                "x": {"type": {"kind": "int"}, "description": "", "default": None, "required": True}
+            },
+            "outputs": {"o": {"type": {"kind": "int"}, "description": ""}},
+        },
+        "inputs": {"x": 3},
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     key = cache_key(compiled(), {"x": 3})
-    assert key == cache_key(compiled(), {"x": 3})
-    assert len(key) == 64
-    assert key == f"{key}"  # a plain hex string
-    assert int(key, 16) >= 0
+    assert key == hashlib.sha256(canonical).hexdigest()
+    assert re.fullmatch("[0-9a-f]{64}", key)
+
+
+def test_the_key_is_the_same_in_every_process() -> None:
+    # Keys outlive the engine that stored them: nothing per-process (hash seeds, ids) goes in.
+    script = (
+        "from tests.unit.test_engine_cache import cache_key, compiled;"
+        "print(cache_key(compiled(), {'x': 3}))"
+    )
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=Path(__file__).parents[2],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert keys == {cache_key(compiled(), {"x": 3})}
 
 
 @pytest.mark.parametrize(
