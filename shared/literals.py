@@ -278,9 +278,18 @@ def _schema_errors(
         for name in schema.get("required", []):
             if name not in value:
                 errors.append(f"{path + '.' if path else ''}{name}: is required")
-        for name, sub in schema.get("properties", {}).items():
+        properties = schema.get("properties", {})
+        for name, sub in properties.items():
             if name in value:
                 errors += _schema_errors(sub, value[name], f"{path}.{name}" if path else name, defs)
+        # a record names its fields: an unknown one is a typo, never silently dropped
+        if properties and schema.get("additionalProperties") in (None, False):
+            fields = ", ".join(properties)
+            errors += [
+                f"{path + '.' if path else ''}{name}: no such field (fields: {fields})"
+                for name in value
+                if name not in properties
+            ]
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
             errors += _schema_errors(schema["items"], item, f"{path}[{i}]", defs)

@@ -12,16 +12,16 @@ import pytest
 from typer.testing import CliRunner
 
 from contrail.cli.main import app
-from contrail.cli.output import CLIError
-from contrail.cli.register import (
+from contrail.cli.register import success_line
+from contrail.registration import (
     Outcome,
     Plan,
     Registrar,
+    RegistrationFailed,
     check_version,
     compute_version,
     plan_of,
     read_spec_documents,
-    success_line,
     with_bundle,
     with_image,
 )
@@ -106,7 +106,7 @@ def test_version_is_a_digest_of_bundle_and_specs() -> None:
 def test_versions_are_checked_before_anything_is_sent() -> None:
     assert check_version("v1.2_3-a") == "v1.2_3-a"
     for bad in ("", "bad version!", "-leading", "x" * 129):
-        with pytest.raises(CLIError, match="is not valid"):
+        with pytest.raises(RegistrationFailed, match="is not valid"):
             check_version(bad)
 
 
@@ -145,7 +145,17 @@ def test_spec_documents_json_yaml_and_lists(tmp_path: Path) -> None:
         ("bad.yaml", "kind: job\nspec: {}\n", "unknown kind 'job'"),
         ("bad.yaml", "kind: task\nspec: {name: '1bad'}\n", "not a valid task spec: spec."),
         ("dup.json", '{"kind": "task", "kind": "workflow"}', "key 'kind' is given twice"),
-        ("dup.yaml", "kind: task\nspec:\n  name: a\n  name: b\n", "'name' is given twice (line 4)"),
+        (
+            "dup.yaml",
+            "kind: task\nspec:\n  name: a\n  name: b\n",
+            "'name' is given twice (spec.name)",
+        ),
+        (
+            "dup.yaml",
+            "kind: task\nspec: {name: a}\n---\nkind: task\nkind: job\n",
+            "'kind' is given",
+        ),
+        ("alias.yaml", "kind: task\nspec: &s {name: a}\nx: *s\n", "line 3, column 4: aliases"),
     ],
 )
 def test_bad_spec_documents_name_file_and_place(
@@ -153,7 +163,7 @@ def test_bad_spec_documents_name_file_and_place(
 ) -> None:
     path = tmp_path / name
     path.write_text(text)
-    with pytest.raises(CLIError) as caught:
+    with pytest.raises(RegistrationFailed) as caught:
         read_spec_documents(path)
     assert str(caught.value).startswith(str(path))
     assert problem in str(caught.value)
@@ -259,7 +269,7 @@ def test_bad_archive_names_the_member(runner: CliRunner, tmp_path: Path) -> None
 
 
 def test_usage_errors_exit_2(runner: CliRunner) -> None:
-    assert runner.invoke(app, ["launchplan", "activate", "lp"]).exit_code == 2
+    assert runner.invoke(app, ["launchplan", "activate"]).exit_code == 2
     assert runner.invoke(app, ["register", "/no/such/folder"]).exit_code == 2
     assert runner.invoke(app, ["get", "tasks", "-o", "xml"]).exit_code == 2
 
