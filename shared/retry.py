@@ -188,15 +188,6 @@ class RetryDeadlineExceeded(RuntimeError):
         self.deadline = deadline
 
 
-def _log_wait(logger: logging.Logger, what: str, exc: BaseException, delay: float, n: int) -> None:
-    logger.warning(
-        "%s failed (transient); retrying in %.1fs",
-        what,
-        delay,
-        extra={"error": f"{type(exc).__name__}: {exc}", "attempt": n, "retry_in": round(delay, 3)},
-    )
-
-
 async def retry_transient(
     call: Callable[[], Awaitable[T]],
     *,
@@ -214,16 +205,7 @@ async def retry_transient(
     failure, which repeating would not cure. Cancel the task to stop waiting,
     or pass a ``sleep`` that raises.
     """
-    delays = backoff.delays(random)
-    while True:
-        try:
-            return await call()
-        except Exception as exc:
-            if not transient(exc):
-                raise
-            delay = delays.next()
-            _log_wait(logger, what, exc, delay, delays.failures)
-            await sleep(delay)
+    return await _retry(call, what, None, backoff, transient, sleep, time.monotonic, random, logger)
 
 
 async def retry_until(
@@ -245,17 +227,42 @@ async def retry_until(
     transient fault is still there after ``deadline`` seconds; any other
     exception propagates at once. No wait ends past the deadline.
     """
+    return await _retry(call, what, deadline, backoff, transient, sleep, clock, random, logger)
+
+
+async def _retry(
+    call: Callable[[], Awaitable[T]],
+    what: str,
+    deadline: float | None,
+    backoff: Backoff,
+    transient: Classifier,
+    sleep: Sleep,
+    clock: Clock,
+    random: Random,
+    logger: logging.Logger,
+) -> T:
     delays = backoff.delays(random)
-    give_up_at = clock() + deadline
+    give_up_at = None if deadline is None else clock() + deadline
     while True:
         try:
             return await call()
         except Exception as exc:
             if not transient(exc):
                 raise
-            left = give_up_at - clock()
-            if left <= 0:
-                raise RetryDeadlineExceeded(what, deadline, exc) from exc
-            delay = min(delays.next(), left)
-            _log_wait(logger, what, exc, delay, delays.failures)
+            delay = delays.next()
+            if give_up_at is not None and deadline is not None:
+                left = give_up_at - clock()
+                if left <= 0:
+                    raise RetryDeadlineExceeded(what, deadline, exc) from exc
+                delay = min(delay, left)
+            logger.warning(
+                "%s failed (transient); retrying in %.1fs",
+                what,
+                delay,
+                extra={
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "attempt": delays.failures,
+                    "retry_in": round(delay, 3),
+                },
+            )
             await sleep(delay)
