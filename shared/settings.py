@@ -263,6 +263,12 @@ class WorkerSettings(InfraSettings):
         ge=0,
         description="How long an idle fetch of contrail.dispatch waits at the broker.",
     )
+    worker_test_pause_after_take_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Test only (0, off, in production): how long a taken attempt waits before "
+        "its code and inputs load, so that a test can kill the worker in that window.",
+    )
     home: Path | None = Field(
         default=None, description="The local stack's state folder (CONTRAIL_HOME), if any."
     )

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.launcher.adapters.logs import read_json_object
-from services.launcher.adapters.report_backlog import unread_reports
+from services.launcher.adapters.report_backlog import ReportProgress
 from services.launcher.entrypoints.wiring import LauncherServices
 from shared.dispatch import AttemptReport
 from shared.events.catalogue import ExecutionPhaseChanged
@@ -65,7 +65,13 @@ def register_engine(runtime: ServiceRuntime, svc: LauncherServices) -> None:
                     return
                 await asyncio.sleep(0.2 * 2**attempt)
 
+    progress = ReportProgress(settings, ENGINE_GROUP)
+
     async def on_reports(records: list[Record]) -> None:
+        await apply_reports(records)
+        progress.applied(records)  # for the heartbeat watch: these are stored
+
+    async def apply_reports(records: list[Record]) -> None:
         # A fetched batch of reports is applied in one transaction; if that
         # fails, each report is applied (and, failing, dead-lettered) alone.
         reports: list[tuple[Record, AttemptReport]] = []
@@ -114,7 +120,9 @@ def register_engine(runtime: ServiceRuntime, svc: LauncherServices) -> None:
         svc.background.append(
             loop.create_task(consumer.run(), name=f"engine-consumer-{consumer.topic}")
         )
-    svc.background.append(loop.create_task(_watch_heartbeats(svc), name="launcher-heartbeats"))
+    svc.background.append(
+        loop.create_task(_watch_heartbeats(svc, progress), name="launcher-heartbeats")
+    )
     svc.background.append(loop.create_task(_forget_old_reports(svc), name="launcher-reports"))
     runtime.shutdown_hooks.append(lambda: stop_engine(svc))
 
@@ -146,23 +154,26 @@ def _queued_execution(body: bytes) -> str | None:
     return f"{execution.get('project')}/{execution.get('domain')}/{execution.get('name')}"
 
 
-async def _watch_heartbeats(svc: LauncherServices) -> None:
+async def _watch_heartbeats(svc: LauncherServices, progress: ReportProgress) -> None:
+    """Look for lost workers every ``heartbeat_check_seconds``.
+
+    No head start is needed after a restart: an attempt is judged only on what
+    this process has applied of its partition, or on a partition without lag.
+    """
     settings = svc.settings
-
-    async def all_read() -> bool:
-        return await unread_reports(settings, ENGINE_GROUP) == 0
-
-    # Heartbeats sent while this launcher was down are still in Kafka: give the
-    # consumer one timeout's worth of time to read them before judging anyone.
-    await asyncio.sleep(settings.heartbeat_timeout_seconds)
-    while True:
-        await asyncio.sleep(settings.heartbeat_check_seconds)
-        try:
-            await svc.engine.check_heartbeats(settings.heartbeat_timeout_seconds, all_read)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("heartbeat check failed; trying again")
+    try:
+        while True:
+            await asyncio.sleep(settings.heartbeat_check_seconds)
+            try:
+                await svc.engine.check_heartbeats(
+                    settings.heartbeat_timeout_seconds, progress.read_through
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("heartbeat check failed; trying again")
+    finally:
+        await progress.close()
 
 
 async def _forget_old_reports(svc: LauncherServices, every_seconds: float = 600.0) -> None:

@@ -309,19 +309,35 @@ class Engine:
         await self.apply(key, signal)
 
     async def check_heartbeats(
-        self, timeout_seconds: float, all_reports_read: Callable[[], Awaitable[bool]]
+        self,
+        timeout_seconds: float,
+        reports_read: Callable[[], Awaitable[Callable[[str], datetime | None]]],
     ) -> int:
         """Declare lost the workers of attempts silent for ``timeout_seconds``; count them.
 
-        Silence counts only once every report Kafka holds has been read: unread
-        heartbeats (after a restart, during a rebalance) are not silence.
+        An attempt last heard of at ``H`` has lost its worker once the engine
+        has applied every report of the attempt's partition sent before
+        ``H + timeout`` (``reports_read()`` says, per execution key, up to when
+        it has: see ``adapters/report_backlog.py``). Heartbeats still unread
+        (after a restart, under a backlog) are never taken for silence, and a
+        backlog on other partitions never hides a dead worker.
         """
-        silent = await self.repository.silent_attempts(
-            self.pool, now() - timedelta(seconds=timeout_seconds)
-        )
-        if silent and not await all_reports_read():
+        timeout = timedelta(seconds=timeout_seconds)
+        if not await self.repository.silent_attempts(self.pool, now() - timeout, limit=1):
             return 0
-        for key, node_path, attempt, worker_id in silent:
+        # Taken before the heartbeats are read: all it counts as read is stored.
+        read_through = await reports_read()
+        by_read_time: dict[datetime, list[tuple[str, str, int, str]]] = {}
+        for candidate in await self.repository.silent_attempts(self.pool, now() - timeout):
+            read = read_through(candidate[0])
+            if read is not None:
+                by_read_time.setdefault(read, []).append(candidate)
+        lost: list[tuple[str, str, int, str]] = []
+        for read, attempts in by_read_time.items():
+            # Silent since before ``read - timeout``: no unread report of theirs exists.
+            past = set(await self.repository.silent_attempts(self.pool, read - timeout))
+            lost += [candidate for candidate in attempts if candidate in past]
+        for key, node_path, attempt, worker_id in lost:
             log.warning(
                 "worker lost",
                 extra={
@@ -335,7 +351,7 @@ class Engine:
             await self.apply(key, signal)
             # A decision that ignored it (the attempt ended meanwhile) leaves the row.
             await self.repository.forget_running(self.pool, key, node_path, attempt)
-        return len(silent)
+        return len(lost)
 
 
 async def _with_outputs(

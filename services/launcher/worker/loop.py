@@ -2,9 +2,13 @@
 
 - ``contrail.dispatch`` is read as the workers' consumer group. A record is
   fetched only when one of ``concurrency`` slots is free (the partitions are
-  paused otherwise), and its offset is committed as soon as the attempt is
-  taken: a worker that dies afterwards loses the attempt, and the engine,
-  which stops hearing its heartbeats, dispatches a new attempt.
+  paused otherwise). Taking an attempt is reporting it ``started`` (with this
+  worker's id) and heartbeating it from then on, while its code and inputs
+  load, while it runs and until its final report; the dispatch's offset is
+  committed only once Kafka has the ``started`` report. A worker that dies
+  before that leaves the dispatch to the next owner of its partition (the
+  same attempt number, started once); one that dies after it stops
+  heartbeating, and the engine declares it lost and dispatches a new attempt.
 - ``contrail.control`` is read by every worker in full (no consumer group,
   from the end): a ``terminate`` for an attempt this worker runs aborts it. A
   terminate that arrives before its dispatch is remembered, and that attempt
@@ -50,7 +54,14 @@ from services.launcher.worker.storage import (
     outputs_key,
     parse_s3_uri,
 )
-from shared.dispatch import CONTROL, DISPATCH, AttemptControl, AttemptDispatch, ReportKind
+from shared.dispatch import (
+    CONTROL,
+    DISPATCH,
+    AttemptControl,
+    AttemptDispatch,
+    AttemptReport,
+    ReportKind,
+)
 from shared.events.catalogue import ErrorKind, ExecutionError
 from shared.events.topics import dead_letter
 from shared.phases import TaskAttemptPhase
@@ -76,7 +87,10 @@ class _Taken:
     shutdown: bool = False
     holds_slot: bool = True
     """Until its process ends: uploading logs and reporting need no slot."""
+    log_uri: str = ""
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    heartbeats: asyncio.Task[None] | None = field(default=None, repr=False)
+    """From its ``started`` report until its final one."""
 
 
 class Worker:
@@ -256,30 +270,85 @@ class Worker:
         consumer: AIOKafkaConsumer,
         batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
+        """Take a fetched batch: report its attempts started, then commit its offsets.
+
+        An attempt whose ``started`` report can't be sent (this worker is
+        stopping while Kafka is away) is not run, and neither its offset nor
+        any later one of its partition is committed: they are read again.
+        """
+        taken: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes], _Taken | None]] = [
+            (tp, record, await self._take_one(record))
+            for tp, records in batch.items()
+            for record in records
+        ]
+        sent = await asyncio.gather(*(self._announce(t) for _, _, t in taken if t is not None))
+        announced = iter(sent)
         offsets: dict[TopicPartition, int] = {}
-        for tp, records in batch.items():
-            for record in records:
-                await self._take_one(record)
+        given_back: set[TopicPartition] = set()
+        for tp, record, attempt in taken:
+            if attempt is not None and not next(announced):
+                self._taken.pop(attempt.dispatch.attempt_id, None)
+                if tp not in given_back:
+                    given_back.add(tp)
+                    with contextlib.suppress(Exception):
+                        consumer.seek(tp, record.offset)
+                continue
+            if attempt is not None:
+                attempt.task = asyncio.create_task(
+                    self._attempt(attempt), name=attempt.dispatch.attempt_id
+                )
+            if tp not in given_back:
                 offsets[tp] = record.offset + 1
+        if not offsets:
+            return
         try:
             await consumer.commit(offsets)
         except KafkaError:
             # The attempts run anyway; another worker may get them again after a rebalance.
             log.warning("could not commit taken dispatches", exc_info=True)
 
-    async def _take_one(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _take_one(self, record: ConsumerRecord[bytes, bytes]) -> _Taken | None:
         try:
             dispatch = AttemptDispatch.model_validate_json(record.value or b"")
         except ValidationError as error:
             await self._dead_letter(record, f"not an AttemptDispatch: {_first_error(error)}")
-            return
+            return None
         attempt_id = dispatch.attempt_id
         if attempt_id in self._taken:
             log.info("ignored a redelivered dispatch", extra={"attempt_id": attempt_id})
-            return
+            return None
         taken = _Taken(dispatch, terminate=attempt_id in self._terminated)
+        taken.log_uri = self._storage.uri(logs_key(dispatch))
         self._taken[attempt_id] = taken
-        taken.task = asyncio.create_task(self._attempt(taken), name=attempt_id)
+        return taken
+
+    async def _announce(self, taken: _Taken) -> bool:
+        """Report ``taken`` started and heartbeat it from now on; False if stopped first.
+
+        Sending is retried (Kafka may be restarting): the dispatch's offset is
+        committed only after it, and the attempt runs only after it.
+        """
+        dispatch = taken.dispatch
+        message = report(dispatch, self.worker_id, ReportKind.STARTED, log_uri=taken.log_uri)
+        while True:
+            try:
+                await self._reporter.publish(message)
+                break
+            except Exception:
+                if self._stopping.is_set():
+                    log.warning(
+                        "could not report a taken attempt started; leaving it to another worker",
+                        extra={"attempt_id": dispatch.attempt_id},
+                    )
+                    return False
+                log.warning(
+                    "could not report a taken attempt started; trying again",
+                    exc_info=True,
+                    extra={"attempt_id": dispatch.attempt_id},
+                )
+                await asyncio.sleep(1.0)
+        taken.heartbeats = asyncio.create_task(self._heartbeats(dispatch))
+        return True
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         headers = {k: v.decode(errors="replace") for k, v in record.headers}
@@ -318,7 +387,7 @@ class Worker:
                     )
                     # The engine must hear of it, or it waits for the attempt until its timeout.
                     await self._report_failure(
-                        taken.dispatch,
+                        taken,
                         ErrorKind.SYSTEM,
                         "WorkerError",
                         f"worker {self.worker_id} failed the attempt: "
@@ -327,15 +396,23 @@ class Worker:
         except Exception:
             log.exception("could not report an attempt", extra={"attempt_id": dispatch.attempt_id})
         finally:
+            await self._stop_heartbeats(taken)
             self._taken.pop(dispatch.attempt_id, None)
             self._slot_freed.set()
 
     async def _run_attempt(self, taken: _Taken) -> None:
         dispatch = taken.dispatch
+        pause = self.settings.worker_test_pause_after_take_seconds
+        if pause > 0:  # test only: a window between taking and starting
+            log.warning(
+                "test-only pause after taking an attempt",
+                extra={"attempt_id": dispatch.attempt_id, "seconds": pause},
+            )
+            await asyncio.sleep(pause)
         code = dispatch.spec.code
         if code is None:
             await self._report_failure(
-                dispatch,
+                taken,
                 ErrorKind.USER,
                 "UnsupportedTask",
                 f"task {dispatch.task.name} has no Python code location; "
@@ -349,26 +426,26 @@ class Worker:
                 else self._bundles.no_bundle_dir
             )
         except BundleUnavailable as error:
-            await self._reporter.publish(bundle_unavailable(dispatch, self.worker_id, str(error)))
+            await self._final(taken, bundle_unavailable(dispatch, self.worker_id, str(error)))
             return
         try:
             inputs = await self._inputs(dispatch)
         except Exception as error:
             await self._report_failure(
-                dispatch,
+                taken,
                 ErrorKind.SYSTEM,
                 "InputsUnavailable",
                 f"the inputs at {dispatch.inputs_uri} can't be read: {error}",
             )
             return
         if taken.terminate:
-            await self._reporter.publish(
-                report(dispatch, self.worker_id, ReportKind.ABORTED, error=_terminated())
+            await self._final(
+                taken, report(dispatch, self.worker_id, ReportKind.ABORTED, error=_terminated())
             )
             return
 
         log_prefix = logs_key(dispatch)
-        log_uri = self._storage.uri(log_prefix)
+        log_uri = taken.log_uri
         spec = AttemptSpec(
             attempt_id=dispatch.attempt_id,
             bundle_dir=bundle_dir,
@@ -385,10 +462,7 @@ class Worker:
         background: list[asyncio.Task[None]] = []
 
         async def started() -> None:
-            await self._reporter.publish(
-                report(dispatch, self.worker_id, ReportKind.STARTED, log_uri=log_uri)
-            )
-            background.append(asyncio.create_task(self._heartbeats(dispatch)))
+            # Reported started when taken: now its logs are followed.
             background.append(
                 asyncio.create_task(
                     self._storage.follow_logs(
@@ -447,7 +521,7 @@ class Worker:
         message = terminal_report(dispatch, self.worker_id, result, log_uri, stored)
         if taken.shutdown and message.kind is ReportKind.ABORTED:
             message = message.model_copy(update={"error": _shut_down(self.worker_id)})
-        await self._reporter.publish(message)
+        await self._final(taken, message)
         log.info(
             "attempt ended",
             extra={"attempt_id": dispatch.attempt_id, "kind": str(message.kind)},
@@ -489,12 +563,24 @@ class Worker:
                 log.warning("could not send a heartbeat", exc_info=True)
 
     async def _report_failure(
-        self, dispatch: AttemptDispatch, kind: ErrorKind, code: str, message: str
+        self, taken: _Taken, kind: ErrorKind, code: str, message: str
     ) -> None:
         error = ExecutionError(kind=kind, code=code, message=message)
-        await self._reporter.publish(
-            report(dispatch, self.worker_id, ReportKind.FAILED, error=error)
+        await self._final(
+            taken, report(taken.dispatch, self.worker_id, ReportKind.FAILED, error=error)
         )
+
+    async def _final(self, taken: _Taken, message: AttemptReport) -> None:
+        """The attempt's last report: no heartbeat of it follows."""
+        await self._stop_heartbeats(taken)
+        await self._reporter.publish(message)
+
+    @staticmethod
+    async def _stop_heartbeats(taken: _Taken) -> None:
+        beats, taken.heartbeats = taken.heartbeats, None
+        if beats is not None:
+            beats.cancel()
+            await asyncio.gather(beats, return_exceptions=True)
 
     # --- control ---------------------------------------------------------------------------
 
