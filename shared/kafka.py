@@ -1,58 +1,76 @@
-"""Kafka: the one broker factory, and topic creation.
+"""Kafka: the one producer configuration, the two ways to consume, dead letters, topics.
 
-Every producer is idempotent with ``acks=all``, so a retried send never
-duplicates or reorders records of one partition. FastStream's telemetry
-middleware puts the trace context in each record's headers.
+Producing: ``producer_options`` is every producer's configuration (idempotent,
+``acks=all``, so a retried send never duplicates or reorders records of one
+partition). ``create_broker`` (FastStream, for typed messages; its telemetry
+middleware puts the trace context in each record's headers) and
+``create_producer`` (bare aiokafka, for records forwarded as stored) both use it.
+
+Consuming, one of two ways:
+
+- a FastStream typed subscriber on the broker of ``create_broker``: an async
+  function whose parameter is a pydantic model, one record at a time (the
+  default; ``of_type`` picks one event type of a topic that carries several);
+- ``BatchConsumer``, where a fetched batch is handled at once for speed (one
+  transaction per batch): each record decoded into a declared type.
+
+Both follow one policy. A transient fault (``shared.retry.is_transient``:
+PostgreSQL restarting, a Kafka leader change, a broker restart) is retried with
+backoff and jitter for as long as it lasts, and the record is not committed
+meanwhile. A record that fails for its own sake (unparseable, invalid, a
+violated constraint) goes to ``<topic>.dlq`` with its key, its headers and
+``x-contrail-dlq-reason``, and consuming goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeAlias
+from types import TracebackType
+from typing import Any, Generic, Literal, TypeAlias, TypedDict, TypeVar, overload
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, TopicAlreadyExistsError
+from faststream._internal.context.repository import ContextRepo
+from faststream._internal.middlewares import BaseMiddleware
+from faststream.exceptions import HandlerException, SubscriberNotFound
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.message import StreamMessage
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic import TypeAdapter
 
+from shared.events.envelope import CONTENT_TYPE, EventData
 from shared.events.topics import ALL_TOPICS, dead_letter
+from shared.retry import DEFAULT_BACKOFF, Backoff, is_transient, retry_transient
 from shared.settings import InfraSettings
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-def create_broker(
-    settings: InfraSettings,
-    client_id: str,
-    tracer_provider: TracerProvider | None = None,
-) -> KafkaBroker:
-    """A FastStream broker whose producer is idempotent and waits for all replicas."""
-    return KafkaBroker(
-        settings.kafka_bootstrap,
-        client_id=client_id,
-        enable_idempotence=True,
-        acks="all",
-        request_timeout_ms=15_000,
-        middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
-        logger=logging.getLogger(f"contrail.kafka.{client_id}"),
-        # "Received" and "Processed" for every message: thousands of lines a
-        # second under load, so only at DEBUG.
-        log_level=logging.DEBUG,
-    )
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+# --- producing ---------------------------------------------------------------------
 
 
-def create_producer(settings: InfraSettings, client_id: str) -> AIOKafkaProducer:
-    """A bare idempotent producer (acks=all), for the outbox relay's raw records.
+class ProducerOptions(TypedDict):
+    """The keyword arguments every Contrail producer is made with."""
 
-    The relay forwards records exactly as stored, trace context included, so it
-    needs none of the broker's per-message middleware.
-    """
-    return AIOKafkaProducer(
+    bootstrap_servers: str
+    client_id: str
+    enable_idempotence: bool
+    acks: Literal["all"]
+    request_timeout_ms: int
+
+
+def producer_options(settings: InfraSettings, client_id: str) -> ProducerOptions:
+    """Idempotent, waiting for all in-sync replicas, a request given up after 15 s."""
+    return ProducerOptions(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id=client_id,
         enable_idempotence=True,
@@ -61,41 +79,268 @@ def create_producer(settings: InfraSettings, client_id: str) -> AIOKafkaProducer
     )
 
 
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
-BatchHandler: TypeAlias = Callable[[list[Record]], Awaitable[None]]
+def create_producer(settings: InfraSettings, client_id: str) -> AIOKafkaProducer:
+    """A bare producer, for records forwarded exactly as stored (the outbox relay's).
+
+    Such records carry their trace context already, so they need none of the
+    broker's per-message middleware.
+    """
+    return AIOKafkaProducer(**producer_options(settings, client_id))
 
 
-class BatchConsumer:
+def create_broker(
+    settings: InfraSettings,
+    client_id: str,
+    tracer_provider: TracerProvider | None = None,
+) -> KafkaBroker:
+    """A FastStream broker for typed messages, producing with ``producer_options``.
+
+    Its subscribers decode CloudEvents JSON, retry transient faults in place and
+    dead-letter a record that fails for its own sake (see ``DeadLetterMiddleware``).
+    """
+    dead_letters = DeadLetterMiddleware()
+    broker = KafkaBroker(
+        **producer_options(settings, client_id),
+        decoder=_decode_cloudevents,
+        # The dead-letter middleware last: it wraps the handler itself, inside
+        # the telemetry span.
+        middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider), dead_letters],
+        logger=logging.getLogger(f"contrail.kafka.{client_id}"),
+        # "Received" and "Processed" for every message: thousands of lines a
+        # second under load, so only at DEBUG.
+        log_level=logging.DEBUG,
+    )
+    dead_letters.broker = broker
+    return broker
+
+
+# --- dead letters --------------------------------------------------------------------
+
+DLQ_REASON = "x-contrail-dlq-reason"
+"""Header of a dead-lettered record: why it was set aside."""
+DLQ_ORIGIN = "x-contrail-dlq-origin"
+"""Header of a dead-lettered record: ``topic/partition/offset`` it was read at."""
+_MAX_REASON = 1000
+
+
+def dead_letter_headers(record: Record, reason: str) -> dict[str, str]:
+    """The record's own headers, plus why and where from it was set aside."""
+    headers = {
+        name: value.decode(errors="replace")
+        for name, value in record.headers
+        if not name.startswith("x-contrail-dlq-")
+    }
+    headers[DLQ_REASON] = reason[:_MAX_REASON]
+    headers[DLQ_ORIGIN] = f"{record.topic}/{record.partition}/{record.offset}"
+    return headers
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- FastStream subscribers -----------------------------------------------------------
+
+
+async def _decode_cloudevents(
+    message: StreamMessage[Any], default: Callable[[StreamMessage[Any]], Awaitable[Any]]
+) -> Any:
+    """CloudEvents records (``application/cloudevents+json``) are JSON too."""
+    if (message.content_type or "").startswith(CONTENT_TYPE):
+        return json.loads(message.body)
+    return await default(message)
+
+
+def of_type(data: type[EventData]) -> Callable[[StreamMessage[Any]], Awaitable[bool]]:
+    """A subscriber filter: the record is an event whose ``data`` is ``data``.
+
+    A record that no handler of a subscriber takes is committed and skipped:
+    it is not for that consumer.
+    """
+
+    async def matches(message: StreamMessage[Any]) -> bool:
+        body = await message.decode()
+        return isinstance(body, dict) and body.get("type") == data.event_type
+
+    matches.__name__ = f"of_type_{data.__name__}"
+    return matches
+
+
+class DeadLetterMiddleware:
+    """The consuming policy of a FastStream subscriber (built per record).
+
+    Transient faults of the handler are retried in place, with backoff, for as
+    long as they last: the partition waits, in order. Any other failure
+    (undecodable, invalid, the handler's own) sends the record to
+    ``<topic>.dlq`` through the broker and commits it. A record no handler
+    takes (``of_type`` filters) is committed and skipped.
+    """
+
+    def __init__(self, backoff: Backoff = DEFAULT_BACKOFF) -> None:
+        self.broker: KafkaBroker | None = None
+        self.backoff = backoff
+
+    def __call__(self, msg: Any, /, *, context: ContextRepo) -> _DeadLetterScope:
+        return _DeadLetterScope(msg, context=context, policy=self)
+
+
+class _DeadLetterScope(BaseMiddleware):
+    def __init__(self, msg: Any, /, *, context: ContextRepo, policy: DeadLetterMiddleware) -> None:
+        super().__init__(msg, context=context)
+        self._policy = policy
+
+    async def consume_scope(
+        self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        topic = getattr(self.msg, "topic", "?")
+        return await retry_transient(
+            lambda: call_next(msg),
+            what=f"handling a record of {topic}",
+            backoff=self._policy.backoff,
+            logger=log,
+        )
+
+    async def after_processed(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> bool | None:
+        if not isinstance(exc_val, Exception) or isinstance(exc_val, HandlerException):
+            return False  # success, cancellation, or an explicit ack/nack
+        if isinstance(exc_val, SubscriberNotFound):
+            return True
+        if is_transient(exc_val) or not isinstance(self.msg, ConsumerRecord):
+            # A transient fault outside the handler (decoding): read it again.
+            return False
+        record: Record = self.msg
+        broker = self._policy.broker
+        if broker is None:
+            return False
+        log.error(
+            "dead-lettering a record",
+            exc_info=exc_val,
+            extra={"topic": record.topic, "offset": record.offset, "error": _failure(exc_val)},
+        )
+        headers = dead_letter_headers(record, _failure(exc_val))
+        await retry_transient(
+            lambda: broker.publish(
+                record.value, dead_letter(record.topic), key=record.key, headers=headers
+            ),
+            what=f"dead-lettering to {dead_letter(record.topic)}",
+            backoff=self._policy.backoff,
+            logger=log,
+        )
+        return True
+
+
+# --- batch consumer ----------------------------------------------------------------------
+
+
+class BatchConsumer(Generic[T]):
     """Reads a topic as a member of a consumer group, one fetched batch at a time.
 
-    ``handler`` gets every record a fetch returned (up to ``max_records``, in
+    Each record's value is decoded first: with ``message_type``, as JSON into
+    that type (a pydantic model or any type pydantic validates); with
+    ``decode``, by that function, which returns None for a record this
+    consumer skips; with neither, the handler gets the records themselves. A
+    record that cannot be decoded goes to ``<topic>.dlq``.
+
+    ``handler`` gets the decoded values of a fetch (up to ``max_records``, in
     order within each partition); the group's offsets are committed once it
-    returns. If it raises, the consumer goes back to the batch's first records
-    and tries again after ``retry_seconds``: delivery is at least once, so the
-    handler must be idempotent. A fetch returns as soon as records arrive and
-    otherwise waits ``fetch_max_wait_ms`` at the broker.
+    returns. Delivery is at least once, so the handler must be idempotent.
+
+    - A transient fault (``shared.retry.is_transient``): the consumer goes back
+      to the batch's first records and reads them again after the next wait of
+      ``backoff``, for as long as the fault lasts.
+    - Any other failure: the batch's records are handled one at a time (each
+      retried while the fault is transient); one that fails for its own sake
+      goes to ``<topic>.dlq`` with ``x-contrail-dlq-reason``, and the rest go on.
+
+    A fetch returns as soon as records arrive and otherwise waits
+    ``fetch_max_wait_ms`` at the broker.
     """
+
+    @overload
+    def __init__(
+        self: BatchConsumer[Record],
+        settings: InfraSettings,
+        topic: str,
+        group_id: str,
+        handler: Callable[[list[Record]], Awaitable[None]],
+        *,
+        client_id: str,
+        max_records: int = 500,
+        fetch_max_wait_ms: int = 250,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        retry_seconds: float | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        settings: InfraSettings,
+        topic: str,
+        group_id: str,
+        handler: Callable[[list[T]], Awaitable[None]],
+        *,
+        client_id: str,
+        message_type: type[T],
+        max_records: int = 500,
+        fetch_max_wait_ms: int = 250,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        retry_seconds: float | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        settings: InfraSettings,
+        topic: str,
+        group_id: str,
+        handler: Callable[[list[T]], Awaitable[None]],
+        *,
+        client_id: str,
+        decode: Callable[[Record], T | None],
+        max_records: int = 500,
+        fetch_max_wait_ms: int = 250,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        retry_seconds: float | None = None,
+    ) -> None: ...
 
     def __init__(
         self,
         settings: InfraSettings,
         topic: str,
         group_id: str,
-        handler: BatchHandler,
+        handler: Callable[[list[Any]], Awaitable[None]],
         *,
         client_id: str,
+        message_type: Any = None,
+        decode: Callable[[Record], Any] | None = None,
         max_records: int = 500,
         fetch_max_wait_ms: int = 250,
-        retry_seconds: float = 1.0,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        retry_seconds: float | None = None,
     ) -> None:
+        """``retry_seconds``, when given, is the first wait of ``backoff`` (tests)."""
+        if message_type is not None and decode is not None:
+            raise TypeError("give message_type or decode, not both")
         self._settings = settings
         self.topic = topic
         self.group_id = group_id
         self._handler = handler
         self._client_id = client_id
+        self._decode = _decoder(message_type, decode)
         self._max_records = max_records
         self._fetch_max_wait_ms = fetch_max_wait_ms
-        self._retry_seconds = retry_seconds
+        if retry_seconds is not None:
+            backoff = Backoff(first=retry_seconds, cap=max(retry_seconds, backoff.cap))
+        self._backoff = backoff
+        self._failures = backoff.delays()
+        self._dead_letters: AIOKafkaProducer | None = None
+        self.dead_lettered = 0
+        """Records this consumer sent to the dead-letter topic."""
 
     def _consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -109,45 +354,157 @@ class BatchConsumer:
         )
 
     async def run(self) -> None:
-        """Consume until cancelled, reconnecting when Kafka goes away."""
-        while True:
-            consumer = self._consumer()
-            try:
-                await consumer.start()
-                while True:
-                    fetched = await consumer.getmany(timeout_ms=1000, max_records=self._max_records)
-                    if fetched:
-                        await self._handle(consumer, fetched)
-            except asyncio.CancelledError:
-                raise
-            except KafkaError as exc:
-                log.warning(
-                    "Kafka consumer failed; reconnecting",
-                    extra={"topic": self.topic, "error": repr(exc)},
-                )
-                await asyncio.sleep(self._retry_seconds)
-            finally:
+        """Consume until cancelled, reconnecting (with backoff) when Kafka goes away."""
+        reconnects = self._backoff.delays()
+        try:
+            while True:
+                consumer = self._consumer()
+                try:
+                    await consumer.start()
+                    while True:
+                        fetched = await consumer.getmany(
+                            timeout_ms=1000, max_records=self._max_records
+                        )
+                        reconnects.reset()
+                        if fetched:
+                            await self._handle(consumer, fetched)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    delay = reconnects.next()
+                    log.warning(
+                        "Kafka consumer failed; reconnecting in %.1fs",
+                        delay,
+                        exc_info=not is_transient(exc),
+                        extra={"topic": self.topic, "error": _failure(exc)},
+                    )
+                    await asyncio.sleep(delay)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await consumer.stop()
+        finally:
+            producer, self._dead_letters = self._dead_letters, None
+            if producer is not None:
                 with contextlib.suppress(Exception):
-                    await consumer.stop()
+                    await producer.stop()
 
     async def _handle(
-        self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
+        self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Record]]
     ) -> None:
-        records: list[Record] = [record for batch in fetched.values() for record in batch]
-        try:
-            await self._handler(records)
-        except Exception:
-            log.exception("handling a batch failed; retrying it", extra={"topic": self.topic})
-            for tp, batch in fetched.items():
-                with contextlib.suppress(Exception):  # not ours any more after a rebalance
-                    consumer.seek(tp, batch[0].offset)
-            await asyncio.sleep(self._retry_seconds)
-            return
+        records = [record for batch in fetched.values() for record in batch]
+        decoded: list[tuple[Record, Any]] = []
+        undecodable: list[tuple[Record, str]] = []
+        for record in records:
+            try:
+                value = self._decode(record)
+            except Exception as exc:
+                undecodable.append((record, f"undecodable: {_failure(exc)}"))
+                continue
+            if value is not None:
+                decoded.append((record, value))
+        if decoded:
+            try:
+                await self._handler([value for _, value in decoded])
+            except Exception as exc:
+                if is_transient(exc):
+                    await self._again_later(consumer, fetched, exc)
+                    return
+                log.warning(
+                    "a batch failed; handling its records one at a time",
+                    exc_info=True,
+                    extra={"topic": self.topic, "records": len(decoded)},
+                )
+                for record, value in decoded:
+                    await self._handle_alone(record, value)
+        self._failures.reset()
+        for record, reason in undecodable:
+            await self.send_to_dead_letters(record, reason)
         try:
             await consumer.commit()
         except CommitFailedError:
             # The group rebalanced meanwhile: the new owner reads these again.
             log.warning("offset commit failed after a rebalance", extra={"topic": self.topic})
+
+    async def _again_later(
+        self,
+        consumer: AIOKafkaConsumer,
+        fetched: dict[TopicPartition, list[Record]],
+        exc: Exception,
+    ) -> None:
+        delay = self._failures.next()
+        log.warning(
+            "handling a batch failed (transient); reading it again in %.1fs",
+            delay,
+            extra={"topic": self.topic, "error": _failure(exc), "attempt": self._failures.failures},
+        )
+        for tp, batch in fetched.items():
+            with contextlib.suppress(Exception):  # not ours any more after a rebalance
+                consumer.seek(tp, batch[0].offset)
+        await asyncio.sleep(delay)
+
+    async def _handle_alone(self, record: Record, value: Any) -> None:
+        try:
+            await retry_transient(
+                lambda: self._handler([value]),
+                what=f"handling a record of {self.topic}",
+                backoff=self._backoff,
+                logger=log,
+            )
+        except Exception as exc:
+            log.error(
+                "dead-lettering a record",
+                exc_info=True,
+                extra={"topic": self.topic, "offset": record.offset, "error": _failure(exc)},
+            )
+            await self.send_to_dead_letters(record, _failure(exc))
+
+    async def send_to_dead_letters(self, record: Record, reason: str) -> None:
+        """Publish ``record`` to ``<topic>.dlq`` (retrying transient faults)."""
+        await retry_transient(
+            lambda: self._send_dead_letter(record, reason),
+            what=f"dead-lettering to {dead_letter(self.topic)}",
+            backoff=self._backoff,
+            logger=log,
+        )
+        self.dead_lettered += 1
+
+    async def _send_dead_letter(self, record: Record, reason: str) -> None:
+        if self._dead_letters is None:
+            producer = create_producer(self._settings, f"{self._client_id}-dlq")
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._dead_letters = producer
+        headers = dead_letter_headers(record, reason)
+        await self._dead_letters.send_and_wait(
+            dead_letter(record.topic),
+            record.value,
+            key=record.key,
+            headers=[(name, value.encode()) for name, value in headers.items()],
+        )
+
+
+def _decoder(message_type: Any, decode: Callable[[Record], Any] | None) -> Callable[[Record], Any]:
+    if decode is not None:
+        return decode
+    if message_type is None:
+        return _the_record
+    adapter: TypeAdapter[Any] = TypeAdapter(message_type)
+
+    def validate(record: Record) -> Any:
+        return adapter.validate_json(record.value or b"")
+
+    return validate
+
+
+def _the_record(record: Record) -> Record:
+    return record
+
+
+# --- topics --------------------------------------------------------------------------------
 
 
 def contrail_topics() -> list[str]:

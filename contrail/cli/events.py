@@ -174,21 +174,16 @@ async def _tail(
     timeout: float | None,
     fmt: EventFormat,
 ) -> int:
-    from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaError
 
-    consumer = AIOKafkaConsumer(
-        EXECUTIONS,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        client_id="contrail-events-tail",
-        auto_offset_reset="earliest" if from_beginning else "latest",
-        enable_auto_commit=False,
+    from shared.events.tail import EventTail
+
+    tail = EventTail(
+        bootstrap, EXECUTIONS, from_beginning=from_beginning, client_id="contrail-events-tail"
     )
     try:
-        await consumer.start()
+        await tail.start()
     except KafkaError as error:
-        await consumer.stop()
         raise CLIError(
             f"cannot reach Kafka at {bootstrap} ({type(error).__name__}); "
             f"is the stack up? set {BOOTSTRAP_ENV} to another broker"
@@ -197,17 +192,15 @@ async def _tail(
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while limit is None or printed < limit:
-            wait_ms = 1000
+            wait = 1.0
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                wait_ms = max(1, min(wait_ms, int(left * 1000)))
-            batches = await consumer.getmany(timeout_ms=wait_ms)
-            # one execution's events share a partition: keep each partition's order
-            for record in (record for batch in batches.values() for record in batch):
-                envelope = _decode(record.value)
-                if envelope is None or not keep.matches(envelope):
+                wait = min(wait, left)
+            for event in await tail.read(wait):
+                envelope = event.envelope
+                if not keep.matches(envelope):
                     continue
                 if fmt is EventFormat.JSON:
                     sys.stdout.write(json.dumps(envelope, ensure_ascii=False) + "\n")
@@ -218,18 +211,8 @@ async def _tail(
                 if limit is not None and printed >= limit:
                     break
     finally:
-        await consumer.stop()
+        await tail.stop()
     return printed
-
-
-def _decode(value: bytes | None) -> dict[str, Any] | None:
-    if not value:
-        return None
-    try:
-        envelope = json.loads(value)
-    except ValueError:
-        return None
-    return envelope if isinstance(envelope, dict) else None
 
 
 @app.command("tail")

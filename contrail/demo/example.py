@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
 from contrail.demo.errors import StackError
 from contrail.demo.layout import find_repo_root
+from shared.events.tail import EventTail
 from shared.events.topics import EXECUTIONS
 from shared.settings import StackSettings
 
@@ -39,13 +39,13 @@ class _EventCollector:
     """
 
     bootstrap: str
-    by_key: dict[bytes, list[dict[str, Any]]] = field(default_factory=dict)
+    by_key: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     ready: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
 
     def events(self, key: str) -> list[dict[str, Any]]:
-        return list(self.by_key.get(key.encode(), []))
+        return list(self.by_key.get(key, []))
 
     def run(self) -> None:
         try:
@@ -55,29 +55,16 @@ class _EventCollector:
             self.ready.set()
 
     async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            EXECUTIONS, bootstrap_servers=self.bootstrap, auto_offset_reset="latest"
-        )
-        await consumer.start()
-        try:
-            # Latest offsets are fixed once partitions are assigned and positions known.
-            await consumer.seek_to_end()
-            for partition in consumer.assignment():
-                await consumer.position(partition)
+        async with EventTail(self.bootstrap, EXECUTIONS, client_id="contrail-demo-example") as tail:
             self.ready.set()
             seen: set[str] = set()
             while not self.stop.is_set():
-                batch = await consumer.getmany(timeout_ms=200)
-                for records in batch.values():
-                    for record in records:
-                        if record.key is None or record.value is None:
-                            continue
-                        envelope = json.loads(record.value)
-                        if envelope["id"] not in seen:
-                            seen.add(envelope["id"])
-                            self.by_key.setdefault(record.key, []).append(envelope)
-        finally:
-            await consumer.stop()
+                for event in await tail.read(0.2):
+                    event_id = event.envelope.get("id")
+                    if event.key is None or not isinstance(event_id, str) or event_id in seen:
+                        continue
+                    seen.add(event_id)
+                    self.by_key.setdefault(event.key, []).append(event.envelope)
 
 
 def run_example(settings: StackSettings, console: Console, name: str = "union") -> None:

@@ -9,17 +9,13 @@ as the outbox relay does) fires, the others wait as standbys.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from datetime import datetime
 
 import asyncpg
 from faststream import AckPolicy
-from faststream.kafka.annotations import KafkaMessage as MessageParam
-from pydantic import ValidationError
 
-from services.launcher.adapters.schedules import RegistryLaunchPlans
+from services.launcher.adapters.schedules import RegistryLaunchPlans, RegistryUnavailable
 from services.launcher.domain.schedule import CatchUp
 from services.launcher.entrypoints.wiring import LauncherServices
 from services.launcher.service_layer.engine import now
@@ -28,13 +24,14 @@ from shared.db.leader import LeaderLoop
 from shared.events.catalogue import LaunchPlanState, LaunchPlanStateChanged
 from shared.events.envelope import CloudEvent
 from shared.events.topics import REGISTRY
+from shared.kafka import of_type
+from shared.retry import is_transient, retry_transient
 from shared.service.app import ServiceRuntime
 from shared.settings import InfraSettings
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_GROUP = "contrail-scheduler"
-HANDLER_ATTEMPTS = 4
 
 
 def register_scheduler(runtime: ServiceRuntime, svc: LauncherServices) -> Scheduler:
@@ -49,29 +46,28 @@ def register_scheduler(runtime: ServiceRuntime, svc: LauncherServices) -> Schedu
         catch_up_limit=settings.scheduler_catch_up_limit,
     )
 
-    @runtime.broker.subscriber(
+    registry_events = runtime.broker.subscriber(
         REGISTRY,
         group_id=SCHEDULER_GROUP,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
-    async def on_registry_event(message: MessageParam) -> None:
-        event = _state_change(message.body)
-        if event is None:
-            return
-        # The registry briefly unreachable must not lose an activation: retry, and
-        # in the end raise, so that the record is delivered again (NACK_ON_ERROR).
-        for attempt in range(1, HANDLER_ATTEMPTS + 1):
-            try:
-                if event.data.state is LaunchPlanState.ACTIVE:
-                    await scheduler.activated(event.data.identifier, event.time)
-                else:
-                    await scheduler.deactivated(event.data.identifier)
-                return
-            except Exception:
-                if attempt == HANDLER_ATTEMPTS:
-                    raise
-                await asyncio.sleep(0.2 * 2**attempt)
+
+    @registry_events(filter=of_type(LaunchPlanStateChanged))
+    async def on_state_change(event: CloudEvent[LaunchPlanStateChanged]) -> None:
+        """Schedule an activated launch plan, unschedule a deactivated one.
+
+        The registry unreachable is waited out (the partition waits); a
+        malformed event goes to the dead-letter topic (``shared.kafka``).
+        """
+
+        async def apply() -> None:
+            if event.data.state is LaunchPlanState.ACTIVE:
+                await scheduler.activated(event.data.identifier, event.time)
+            else:
+                await scheduler.deactivated(event.data.identifier)
+
+        await retry_transient(apply, what="scheduling a launch plan", transient=_transient)
 
     loop = SchedulerLoop(settings, scheduler, settings.scheduler_interval_seconds)
     loop.start()
@@ -84,19 +80,9 @@ def register_scheduler(runtime: ServiceRuntime, svc: LauncherServices) -> Schedu
     return scheduler
 
 
-def _state_change(body: bytes) -> CloudEvent[LaunchPlanStateChanged] | None:
-    """The launch plan state change in ``body``; None for any other registry event."""
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(raw, dict) or raw.get("type") != LaunchPlanStateChanged.event_type:
-        return None
-    try:
-        return CloudEvent[LaunchPlanStateChanged].model_validate(raw)
-    except ValidationError:
-        log.warning("malformed launch plan state change ignored", exc_info=True)
-        return None
+def _transient(exc: BaseException) -> bool:
+    """A fault that may pass: ``is_transient``, or the registry unreachable or failing."""
+    return isinstance(exc, RegistryUnavailable) or is_transient(exc)
 
 
 class SchedulerLoop(LeaderLoop):
