@@ -20,36 +20,48 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from contrail.conditional import conditional
 from contrail.environment import TaskEnvironment
+from contrail.errors import (
+    Conflict,
+    ContrailError,
+    ExecutionFailed,
+    InvalidRequest,
+    NotFound,
+    RemoteError,
+    ServerError,
+    ServerUnavailable,
+    TooLarge,
+)
 from contrail.files import Directory, File
 from contrail.launch_plan import CronSchedule, LaunchPlan
 from contrail.map import MapTask, map_task
-from contrail.notifications import Email, MSTeams, PagerDuty, Slack, Webhook
+from contrail.notifications import Email, MSTeams, NotificationError, PagerDuty, Slack, Webhook
 from contrail.promise import node_of
-from contrail.resources import Resources
-from contrail.task import (
-    ContrailError,
-    DefinitionError,
-    ExecutionFailed,
-    InputError,
-    OutputError,
-    Task,
-    task,
-)
+from contrail.resources import Resources, ResourcesError
+from contrail.task import DefinitionError, InputError, OutputError, Task, task
+from contrail.types import TypeEngineError
 from contrail.workflow import Workflow, workflow
 from shared.phases import ExecutionPhase
 from shared.specs import FailurePolicy
 
 if TYPE_CHECKING:
+    from contrail.bundle import ArchiveError, BundleError
+    from contrail.config import ConfigError
+    from contrail.loader import UserCodeError
     from contrail.remote import Remote
-    from contrail.run import Run
+    from contrail.run import RegistrationFailed, Run, RunNotDone
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArchiveError",
+    "BundleError",
+    "ConfigError",
+    "Conflict",
     "ContrailError",
     "CronSchedule",
     "DefinitionError",
@@ -60,17 +72,29 @@ __all__ = [
     "FailurePolicy",
     "File",
     "InputError",
+    "InvalidRequest",
     "LaunchPlan",
     "MSTeams",
     "MapTask",
+    "NotFound",
+    "NotificationError",
     "OutputError",
     "PagerDuty",
+    "RegistrationFailed",
     "Remote",
+    "RemoteError",
     "Resources",
+    "ResourcesError",
     "Run",
+    "RunNotDone",
+    "ServerError",
+    "ServerUnavailable",
     "Slack",
     "Task",
     "TaskEnvironment",
+    "TooLarge",
+    "TypeEngineError",
+    "UserCodeError",
     "Webhook",
     "Workflow",
     "__version__",
@@ -82,14 +106,21 @@ __all__ = [
 ]
 
 
+_LAZY = {
+    # The HTTP client pulls in httpx; import it (and the rest) only for those who use it.
+    "Remote": "contrail.remote",
+    "Run": "contrail.run",
+    "RunNotDone": "contrail.run",
+    "RegistrationFailed": "contrail.run",
+    "ConfigError": "contrail.config",
+    "UserCodeError": "contrail.loader",
+    "BundleError": "contrail.bundle",
+    "ArchiveError": "contrail.bundle",
+}
+
+
 def __getattr__(name: str) -> Any:
-    # The HTTP client pulls in httpx; import it only for those who use it.
-    if name == "Remote":
-        from contrail.remote import Remote
-
-        return Remote
-    if name == "Run":
-        from contrail.run import Run
-
-        return Run
-    raise AttributeError(f"module 'contrail' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'contrail' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

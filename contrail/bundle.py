@@ -40,6 +40,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from contrail.errors import ContrailError
 from shared.specs import LaunchPlanSpec, TaskSpec, WorkflowSpec, canonical_json
 
 IGNORE_FILES: tuple[str, ...] = (".gitignore", ".contrailignore")
@@ -60,11 +61,11 @@ SPEC_FOLDERS: dict[str, str] = {
 }
 
 
-class BundleError(Exception):
+class BundleError(ContrailError):
     """A source tree cannot be bundled (e.g. nothing to bundle)."""
 
 
-class ArchiveError(Exception):
+class ArchiveError(ContrailError):
     """An archive is unreadable or unsafe; the message names the archive and the member."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from contrail.errors import ContrailError
 from shared.identifiers import NAME_PATTERN
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:18080"
@@ -43,7 +44,7 @@ _TOP_KEYS = frozenset({"admin", "project", "domain"})
 _ADMIN_KEYS = frozenset({"endpoint"})
 
 
-class ConfigError(Exception):
+class ConfigError(ContrailError):
     """The config file cannot be read or does not have the expected shape.
 
     The message names the file and the problem, in one line.

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from contrail.errors import ContrailError
 from contrail.task import display_path
 
 
-class UserCodeError(Exception):
+class UserCodeError(ContrailError):
     """An import/definition error in a user's module; message names file and line."""
 
 

@@ -13,10 +13,10 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar, cast
 
+from contrail.errors import ExecutionFailed
 from contrail.task import (
     COMPILING,
     DefinitionError,
-    ExecutionFailed,
     InputError,
     InputSlot,
     Interface,

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from contrail.errors import ContrailError
 from shared.phases import ExecutionPhase
 from shared.specs import ChannelKind, Notification
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
-class NotificationError(ValueError):
+class NotificationError(ContrailError, ValueError):
     """A notification without phases or recipients, or with an unknown phase."""
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from contrail.task import DefinitionError, ExecutionFailed, OutputSlot
+from contrail.errors import ExecutionFailed
+from contrail.task import DefinitionError, OutputSlot
 from contrail.types import TypeEngineError, to_literal
 from shared.literals import BOOL, NONE, LiteralType, SimpleType, UnionType, can_assign, render
 from shared.specs import (

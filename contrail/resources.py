@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from contrail.errors import ContrailError
 from shared.events.catalogue import Resources as ResourcesSpec
 from shared.events.catalogue import ResourceSpec
 
@@ -25,7 +26,7 @@ _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKMGT]i?)?\s*$")
 _CPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m?)\s*$")
 
 
-class ResourcesError(ValueError):
+class ResourcesError(ContrailError, ValueError):
     """A CPU or memory quantity that can't be read."""
 
 

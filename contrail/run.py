@@ -26,15 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contrail.errors import ContrailError, ExecutionFailed
 from contrail.launch_plan import LaunchPlan
-from contrail.task import ContrailError, Interface, OutputStyle, Task
-from contrail.task import ExecutionFailed as _LocalExecutionFailed
+from contrail.task import Interface, OutputStyle, Task
 from contrail.types import TypeEngineError, from_literal
 from contrail.workflow import Workflow
 from shared.phases import ExecutionPhase
 
 if TYPE_CHECKING:
-    from contrail.remote import Execution, ExecutionError, NodeExecution, Remote
+    from contrail.remote import Execution, NodeExecution, Remote
 
 RunnableEntity = Task[..., Any] | Workflow[..., Any] | LaunchPlan[Any] | str
 """What ``Remote.run`` runs: a local entity (fast-registered) or a registered launch plan's name."""
@@ -42,21 +42,6 @@ RunnableEntity = Task[..., Any] | Workflow[..., Any] | LaunchPlan[Any] | str
 
 UNAVAILABLE_GRACE = 60.0
 """Seconds ``Run.wait`` keeps polling an API that answers it is unavailable."""
-
-
-class ExecutionFailed(_LocalExecutionFailed):
-    """A remote execution ended FAILED, ABORTED or TIMED_OUT.
-
-    ``run`` is the ``Run``, ``phase`` its final phase, ``error`` the
-    launcher's error (kind, code, message, traceback tail) when it gave one.
-    """
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self.phase = run.phase
-        self.error: ExecutionError | None = run.execution.error
-        detail = f": {self.error}" if self.error is not None else ""
-        super().__init__(f"execution {run.name} ended {self.phase}{detail}")
 
 
 class RunNotDone(ContrailError):
@@ -153,7 +138,7 @@ class Run:
                 poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
             )
         if raise_on_failure and self.phase is not ExecutionPhase.SUCCEEDED:
-            raise ExecutionFailed(self)
+            raise ExecutionFailed.of_run(self)
         return self
 
     @property
@@ -172,7 +157,7 @@ class Run:
         if not self.done:
             raise RunNotDone(f"execution {self.name} is {self.phase}: call run.wait() first")
         if self.phase is not ExecutionPhase.SUCCEEDED:
-            raise ExecutionFailed(self)
+            raise ExecutionFailed.of_run(self)
         return outputs_of(self.execution.outputs or {}, self.interface)
 
     def nodes(self) -> list[NodeExecution]:

@@ -16,9 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contrail.errors import ContrailError
 from contrail.launch_plan import LaunchPlan
 from contrail.loader import UserCodeError, find_project_root, load_modules
-from contrail.task import ContrailError, Task, describe
+from contrail.task import Task, describe
 from contrail.workflow import Workflow
 from shared.specs import LaunchPlanSpec, TaskSpec, WorkflowSpec
 

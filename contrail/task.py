@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
+from contrail.errors import ContrailError
 from contrail.resources import Resources, ResourcesError, resources_spec
 from contrail.types import TypeEngineError, from_literal, literal_type_of, to_literal
 from shared.literals import LiteralType, render
@@ -41,10 +42,6 @@ R = TypeVar("R", covariant=True)
 # --- errors -----------------------------------------------------------------------
 
 
-class ContrailError(Exception):
-    """Base of the errors the SDK raises about what a user wrote or passed."""
-
-
 class DefinitionError(ContrailError, TypeError):
     """A task, workflow or launch plan is defined wrongly; the message names it and where."""
 
@@ -55,14 +52,6 @@ class InputError(ContrailError, TypeError):
 
 class OutputError(ContrailError, TypeError):
     """A task returned a value that does not fit its declared outputs."""
-
-
-class ExecutionFailed(ContrailError, RuntimeError):
-    """A local run failed for a reason of the workflow itself, not of a task's code.
-
-    A conditional's ``else_().fail(message)`` was reached, or a map fell below
-    its minimum success ratio.
-    """
 
 
 def source_location(fn: Callable[..., object]) -> str:

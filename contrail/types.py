@@ -31,6 +31,7 @@ from pydantic import BaseModel, RootModel, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUserError
 from pydantic_core import PydanticSerializationError
 
+from contrail.errors import ContrailError
 from contrail.files import Directory, File
 from shared.literals import (
     BOOL,
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 
-class TypeEngineError(TypeError):
+class TypeEngineError(ContrailError, TypeError):
     """An annotation or a value the engine cannot map; the message says which and why."""
 
 

@@ -17,6 +17,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
+from contrail.errors import ExecutionFailed
 from contrail.map import MapTask
 from contrail.promise import (
     BranchDraft,
@@ -30,11 +31,10 @@ from contrail.promise import (
 from contrail.task import (
     COMPILING,
     Callee,
-    ContrailError,
     DefinitionError,
-    ExecutionFailed,
     InputError,
     Interface,
+    OutputError,
     OutputStyle,
     bind_arguments,
     describe,
@@ -443,7 +443,7 @@ class Workflow(Generic[P, R]):
             if str(error).startswith("workflow "):
                 raise
             raise DefinitionError(f"{builder.where(builder.line_of(error))}: {error}") from None
-        except ContrailError:
+        except (InputError, OutputError, ExecutionFailed):  # they name the call at fault
             raise
         except Exception as error:
             raise DefinitionError(

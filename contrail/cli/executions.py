@@ -115,34 +115,25 @@ def split_pairs(pairs: Iterable[str], option: str = "--input") -> dict[str, str]
     return values
 
 
-def launch_inputs(
-    owner: str, given: Mapping[str, str], interface: TypedInterface, fixed: Iterable[str] = ()
-) -> dict[str, Any]:
+def launch_inputs(given: Mapping[str, str], interface: TypedInterface) -> dict[str, Any]:
     """JSON literals of ``NAME=VALUE`` inputs, each read by its type in ``interface``.
 
     Ints, floats, true/false, ISO datetimes, and JSON for lists, dicts and
-    records, as ``contrail run`` reads them. Every problem is reported at
-    once, one line per input (unknown, fixed by the launch plan, wrong type).
+    records, as ``contrail run`` reads them. A name the interface does not
+    have, or a text that is not a value of its type, goes as the text: the
+    launcher checks the inputs (unknown, fixed by the launch plan, missing,
+    wrong type, down to each item of a list) and refuses them all in one 400
+    ``invalid_inputs``, printed one line per problem.
     """
     from contrail.cli.run import literal_of_text
 
-    fixed = set(fixed)
     literals: dict[str, Any] = {}
-    problems: list[str] = []
     for name, text in given.items():
         parameter = interface.inputs.get(name)
-        if name in fixed:
-            problems.append(f"{name}: fixed by the launch plan, can't be given")
-        elif parameter is None:
-            known = ", ".join(n for n in interface.inputs if n not in fixed) or "none"
-            problems.append(f"{name}: no such input (inputs: {known})")
-        else:
-            try:
-                literals[name] = literal_of_text(text, parameter.type)
-            except ValueError as error:
-                problems.append(f"{name} ({render(parameter.type)}): {error}")
-    if problems:
-        raise CLIError(f"{owner}: bad inputs: " + "; ".join(problems))
+        try:
+            literals[name] = text if parameter is None else literal_of_text(text, parameter.type)
+        except ValueError:
+            literals[name] = text
     return literals
 
 
@@ -561,13 +552,11 @@ def launch(
         with _remote(config) as remote:
             if task is not None:
                 version, interface = task_interface(remote, config, task, version)
-                literals = launch_inputs(task, split_pairs(inputs or []), interface)
+                literals = launch_inputs(split_pairs(inputs or []), interface)
             else:
                 assert launch_plan is not None
-                version, interface, fixed = launch_plan_interface(
-                    remote, config, launch_plan, version
-                )
-                literals = launch_inputs(launch_plan, split_pairs(inputs or []), interface, fixed)
+                version, interface, _ = launch_plan_interface(remote, config, launch_plan, version)
+                literals = launch_inputs(split_pairs(inputs or []), interface)
             execution = remote.launch(
                 launch_plan,
                 task=task,

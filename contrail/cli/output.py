@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from contrail.errors import ContrailError
+
 
 def _width(stream: TextIO) -> int | None:
     """Piped output gets wide tables (``COLUMNS`` or 200), a terminal its own width."""
@@ -36,7 +38,7 @@ console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
 errors = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
-class CLIError(Exception):
+class CLIError(ContrailError):
     """A user error the command found itself (a file that exists, a missing argument)."""
 
 
@@ -156,25 +158,8 @@ def print_error(exc: BaseException, context: str = "") -> None:
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that are the user's doing, to print without a traceback."""
-    from contrail.bundle import ArchiveError, BundleError
-    from contrail.config import ConfigError
-    from contrail.remote import RemoteError
-
-    kinds: list[type[BaseException]] = [
-        CLIError,
-        ConfigError,
-        RemoteError,
-        ArchiveError,
-        BundleError,
-    ]
-    try:
-        from contrail.loader import UserCodeError
-    except ImportError:  # the loader is not there: nothing more to catch
-        pass
-    else:
-        kinds.append(UserCodeError)
-    return tuple(kinds)
+    """The exceptions that are the user's doing, to print without a traceback: the SDK's."""
+    return (ContrailError,)
 
 
 def fail(exc: BaseException, context: str = "") -> NoReturn:

@@ -42,6 +42,7 @@ from contrail.cli.output import (
     reported_errors,
 )
 from contrail.config import load_config
+from contrail.errors import ContrailError
 from contrail.remote import AnySpec, Remote, RemoteError
 from shared.identifiers import Identifier, ResourceType
 from shared.specs import (
@@ -357,7 +358,7 @@ _SPEC_MODELS: dict[str, type[TaskSpec] | type[WorkflowSpec] | type[LaunchPlanSpe
 }
 
 
-class DuplicateKeyError(ValueError):
+class DuplicateKeyError(ContrailError, ValueError):
     """A key given twice in one mapping: one of the values would be silently lost."""
 
 

@@ -40,11 +40,19 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from contrail.cli.output import console, errors, make_table, print_error, reported_errors
+from contrail.cli.output import (
+    CLIError,
+    console,
+    errors,
+    make_table,
+    print_error,
+    reported_errors,
+)
+from contrail.errors import ContrailError
 from contrail.files import Directory, File
 from contrail.launch_plan import LaunchPlan
 from contrail.loader import UserCodeError, find_project_root, load_modules
-from contrail.task import ContrailError, InputSlot, Interface, OutputStyle, Task
+from contrail.task import InputSlot, Interface, OutputStyle, Task
 from contrail.types import TypeEngineError, from_literal, to_literal
 from contrail.workflow import Workflow
 from shared.literals import (
@@ -67,8 +75,8 @@ _FALSE = {"false", "no", "n", "0", "off"}
 Runnable = Task[..., object] | Workflow[..., object] | LaunchPlan[object]
 
 
-class RunError(Exception):
-    """Something about the command line or the file: printed as one line."""
+RunError = CLIError
+"""Something about the command line or the file: printed as one line."""
 
 
 # --- finding the entity ---------------------------------------------------------

@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.service.errors import ApiError, install_error_handlers
+from shared.errors import Conflict
+from shared.service.errors import install_error_handlers
 from shared.telemetry import JsonLogFormatter
 
 
@@ -34,7 +35,7 @@ def _app() -> FastAPI:
 
     @app.get("/conflict")
     async def conflict() -> None:
-        raise ApiError(409, "conflict", "task t differs", [{"field": "image"}])
+        raise Conflict("task t differs", [{"field": "image"}])
 
     @app.get("/items/{n}")
     async def item(n: int) -> dict[str, int]:

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from contrail import ExecutionFailed
 from contrail.remote import Conflict, InvalidRequest, NotFound, Remote
-from contrail.run import ExecutionFailed, Run, RunNotDone, outputs_of
+from contrail.run import Run, RunNotDone, outputs_of
 from shared.phases import ExecutionPhase
 
 Handler = Callable[[httpx.Request], httpx.Response]

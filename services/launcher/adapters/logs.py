@@ -7,11 +7,15 @@ import asyncio
 import json
 from typing import Any
 
+from shared.errors import InvalidRequest
 from shared.s3 import ObjectNotFound, ObjectStore
 
 
-class ForeignLogUri(ValueError):
-    """A log URI outside Contrail's bucket."""
+class ForeignLogUri(InvalidRequest):
+    """A log URI outside Contrail's bucket (400 ``invalid_request``)."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(f"log URI outside the bucket: {uri}")
 
 
 def log_key(store: ObjectStore, log_uri: str, stream: str) -> str:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from services.launcher.adapters import execution_queries as queries
-from services.launcher.adapters.logs import ForeignLogUri, read_log
+from services.launcher.adapters.logs import read_log
 from services.launcher.domain import Abort, ExecutionState
 from services.launcher.domain.plan import UnknownNode, plan_of
 from services.launcher.entrypoints.representations import (
@@ -26,30 +26,14 @@ from services.launcher.entrypoints.representations import (
     NodeList,
 )
 from services.launcher.entrypoints.wiring import LauncherServices
-from services.launcher.service_layer.launch import (
-    EntityChoice,
-    ExecutionNotFound,
-    InputsTooLarge,
-    InvalidInputs,
-    LaunchError,
-    LaunchRequest,
-    NameTaken,
-    TargetNotFound,
-)
+from services.launcher.service_layer.errors import AttemptNotFound, ExecutionNotFound
+from services.launcher.service_layer.launch import EntityChoice, LaunchRequest, execution_key
 from shared.events.catalogue import ExecutionError
-from shared.identifiers import ExecutionIdentifier, Identifier, bad_names
+from shared.identifiers import Identifier
 from shared.phases import ExecutionPhase
-from shared.service.errors import ApiError
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 
-_STATUS = {
-    InvalidInputs: 400,
-    InputsTooLarge: 413,
-    TargetNotFound: 404,
-    NameTaken: 409,
-    ExecutionNotFound: 404,
-}
 FOLLOW_POLL_SECONDS = 0.5
 
 
@@ -59,17 +43,6 @@ def services(request: Request) -> LauncherServices:
 
 
 Services = Annotated[LauncherServices, Depends(services)]
-
-
-def _api_error(exc: LaunchError) -> ApiError:
-    return ApiError(_STATUS.get(type(exc), 400), exc.code, exc.message, exc.details)
-
-
-def _key(project: str, domain: str, name: str) -> str:
-    try:
-        return ExecutionIdentifier(project=project, domain=domain, name=name).key
-    except ValueError as exc:
-        raise ApiError(404, "not_found", f"no execution {project}/{domain}/{name}") from exc
 
 
 def execution_url(svc: LauncherServices, project: str, domain: str, name: str) -> str:
@@ -109,7 +82,7 @@ def _execution(svc: LauncherServices, row: queries.ExecutionRow) -> Execution:
 async def _row(svc: LauncherServices, key: str) -> queries.ExecutionRow:
     row = await queries.get_execution(svc.pool, key)
     if row is None:
-        raise ApiError(404, "not_found", f"no execution {key}")
+        raise ExecutionNotFound(f"no execution {key}")
     return row
 
 
@@ -142,13 +115,7 @@ async def create_execution(body: CreateExecution, svc: Services) -> JSONResponse
         inputs=body.inputs,
         labels=body.labels,
     )
-    problems = bad_names(project=body.project, domain=body.domain, execution_name=body.name)
-    if problems:
-        raise ApiError(400, "invalid_request", "; ".join(problems))
-    try:
-        state = await svc.launcher.launch(request)
-    except LaunchError as exc:
-        raise _api_error(exc) from exc
+    state = await svc.launcher.launch(request)
     return await _created(svc, state.execution.key)
 
 
@@ -168,21 +135,13 @@ async def list_executions(
     where = queries.ExecutionFilter(
         project, domain, workflow, launch_plan, phase.value if phase else None, since, until
     )
-    try:
-        rows, next_token = await queries.list_executions(svc.pool, where, limit, token)
-    except queries.BadToken as exc:
-        raise ApiError(
-            400,
-            "invalid_request",
-            "the page token was not issued by the API",
-            [{"field": "token", "message": "unknown token"}],
-        ) from exc
+    rows, next_token = await queries.list_executions(svc.pool, where, limit, token)
     return ExecutionPage(items=[_execution(svc, row) for row in rows], next_token=next_token)
 
 
 @router.get("/{project}/{domain}/{name}", response_model=Execution, summary="Get an execution")
 async def get_execution(project: str, domain: str, name: str, svc: Services) -> Execution:
-    return _execution(svc, await _row(svc, _key(project, domain, name)))
+    return _execution(svc, await _row(svc, execution_key(project, domain, name)))
 
 
 @router.get(
@@ -191,7 +150,7 @@ async def get_execution(project: str, domain: str, name: str, svc: Services) -> 
     summary="Node executions and their task attempts",
 )
 async def list_nodes(project: str, domain: str, name: str, svc: Services) -> NodeList:
-    key = _key(project, domain, name)
+    key = execution_key(project, domain, name)
     row = await _row(svc, key)
     closure = await svc.closure(row.closure_digest)
     plan = plan_of(closure)
@@ -248,7 +207,7 @@ async def _attempt_state(
         for a in node.attempts:
             if a.attempt == attempt:
                 return a.log_uri, a.phase.is_terminal
-    raise ApiError(404, "not_found", f"no attempt {attempt} of node {node_path} in {key}")
+    raise AttemptNotFound(f"no attempt {attempt} of node {node_path} in {key}")
 
 
 @router.get(
@@ -267,15 +226,12 @@ async def attempt_logs(
     stream: Literal["stdout", "stderr"] = "stdout",
     follow: bool = False,
 ) -> Response:
-    key = _key(project, domain, name)
+    key = execution_key(project, domain, name)
     log_uri, over = await _attempt_state(svc, key, node_path, attempt)
     if not follow:
         if log_uri is None:
             return PlainTextResponse("")
-        try:
-            data = await read_log(svc.store, log_uri, stream)
-        except ForeignLogUri as exc:
-            raise ApiError(400, "invalid_request", f"log URI outside the bucket: {exc}") from exc
+        data = await read_log(svc.store, log_uri, stream)
         return PlainTextResponse((data or b"").decode(errors="replace"))
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -308,11 +264,11 @@ async def attempt_logs(
 async def abort_execution(
     project: str, domain: str, name: str, svc: Services, body: AbortBody | None = None
 ) -> JSONResponse:
-    key = _key(project, domain, name)
+    key = execution_key(project, domain, name)
     cause = body.cause if body is not None else AbortBody().cause
     state = await svc.engine.apply(key, Abort(cause=cause))
     if state is None:
-        raise ApiError(404, "not_found", f"no execution {key}")
+        raise ExecutionNotFound(f"no execution {key}")
     row = await _row(svc, key)
     return JSONResponse(_execution(svc, row).model_dump(mode="json"), status_code=202)
 
@@ -350,12 +306,5 @@ async def _again(
     body: NewName | None,
 ) -> JSONResponse:
     """Start a new execution from execution ``name`` (relaunch or recover): 201 with it."""
-    _key(project, domain, name)
-    problems = bad_names(execution_name=body.name if body else None)
-    if problems:
-        raise ApiError(400, "invalid_request", "; ".join(problems))
-    try:
-        state = await start(project, domain, name, body.name if body else None)
-    except LaunchError as exc:
-        raise _api_error(exc) from exc
+    state = await start(project, domain, name, body.name if body else None)
     return await _created(svc, state.execution.key)

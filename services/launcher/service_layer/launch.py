@@ -20,6 +20,15 @@ from services.launcher.adapters.executions import ExecutionExists, ExecutionRepo
 from services.launcher.adapters.registry import EntityNotFound, RegistryClient
 from services.launcher.domain import ExecutionState, Literals, Start, create_execution
 from services.launcher.service_layer.engine import Engine, now
+from services.launcher.service_layer.errors import (
+    ExecutionNotFound,
+    InputsTooLarge,
+    InvalidInputs,
+    LaunchError,
+    NameTaken,
+    TargetNotFound,
+    check_names,
+)
 from shared.db.pool import transaction
 from shared.identifiers import ExecutionIdentifier, Identifier, ResourceType
 from shared.literals import value_errors
@@ -35,39 +44,6 @@ from shared.specs import (
     WorkflowClosure,
     WorkflowSpec,
 )
-
-
-class LaunchError(Exception):
-    """A launch the caller got wrong; ``code`` is the API's error code."""
-
-    code = "invalid_request"
-
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or []
-
-
-class InvalidInputs(LaunchError):
-    code = "invalid_inputs"
-
-
-class InputsTooLarge(LaunchError):
-    """The inputs are larger than an execution accepts."""
-
-    code = "inputs_too_large"
-
-
-class TargetNotFound(LaunchError):
-    code = "not_found"
-
-
-class NameTaken(LaunchError):
-    code = "conflict"
-
-
-class ExecutionNotFound(LaunchError):
-    code = "not_found"
 
 
 @dataclass(frozen=True)
@@ -138,35 +114,49 @@ def task_closure(task: CompiledTask) -> WorkflowClosure:
 def resolve_inputs(target: Target, given: Mapping[str, Any]) -> Literals:
     """The execution's inputs: given, else the launch plan's default, else the workflow's.
 
-    Raises ``InvalidInputs`` listing every problem: unknown names, fixed inputs
-    given, missing required inputs, values of the wrong type.
+    Raises ``InvalidInputs`` listing every problem at once, one detail per
+    problem naming its input: unknown names, fixed inputs given, missing
+    required inputs, values of the wrong type (each wrong part of a value).
     """
     interface = target.closure.primary.spec.interface.inputs
     problems: list[dict[str, Any]] = []
+
+    def problem(name: str, code: str, message: str) -> None:
+        problems.append({"input": name, "code": code, "message": message})
+
+    settable = ", ".join(n for n in interface if n not in target.fixed_inputs) or "none"
     for name in given:
         if name not in interface:
-            problems.append({"input": name, "message": f"unknown input '{name}'"})
+            problem(name, "unknown_input", f"unknown input '{name}' (inputs: {settable})")
         elif name in target.fixed_inputs:
-            problems.append({"input": name, "message": f"'{name}' is fixed by the launch plan"})
+            problem(name, "fixed_input", f"'{name}' is fixed by the launch plan")
     values: Literals = {}
     for name, param in interface.items():
         if name in target.fixed_inputs:
             values[name] = target.fixed_inputs[name]
         elif name in given:
             values[name] = given[name]
-            problems += [
-                {"input": name, "message": message}
-                for message in value_errors(param.type, given[name])
-            ]
+            for message in value_errors(param.type, given[name]):
+                problem(name, "type_mismatch", message)
         elif name in target.default_inputs:
             values[name] = target.default_inputs[name]
         elif param.default is not None or not param.required:
             values[name] = param.default
         else:
-            problems.append({"input": name, "message": f"missing required input '{name}'"})
+            problem(name, "missing_input", f"missing required input '{name}'")
     if problems:
-        raise InvalidInputs("the inputs are invalid", problems)
+        what = (target.launch_plan or target.closure.primary.identifier).name
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise InvalidInputs(f"the inputs of {what} are invalid ({count})", problems)
     return values
+
+
+def execution_key(project: str, domain: str, name: str) -> str:
+    """The key of execution ``project/domain/name``; ``ExecutionNotFound`` when it names none."""
+    try:
+        return ExecutionIdentifier(project=project, domain=domain, name=name).key
+    except ValueError as exc:
+        raise ExecutionNotFound(f"no execution {project}/{domain}/{name}") from exc
 
 
 class Launcher:
@@ -231,6 +221,7 @@ class Launcher:
         )
 
     async def launch(self, request: LaunchRequest) -> ExecutionState:
+        check_names(project=request.project, domain=request.domain, execution_name=request.name)
         target = await self.target(request)
         inputs = resolve_inputs(target, request.inputs)
         size = len(json.dumps(inputs, separators=(",", ":")).encode())
@@ -265,6 +256,7 @@ class Launcher:
         recovered_from: str | None = None,
     ) -> ExecutionState:
         """Store the execution QUEUED with its first event, and start it, in one transaction."""
+        check_names(project=project, domain=domain, execution_name=name)
         execution = ExecutionIdentifier(
             project=project, domain=domain, name=name or generated_name()
         )
@@ -293,7 +285,7 @@ class Launcher:
         return outcome.state
 
     async def previous(self, project: str, domain: str, name: str) -> ExecutionState:
-        key = ExecutionIdentifier(project=project, domain=domain, name=name).key
+        key = execution_key(project, domain, name)
         async with transaction(self.engine.pool) as conn:
             locked = await self.repository.lock(conn, key)
         if locked is None:

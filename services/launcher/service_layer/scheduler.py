@@ -26,13 +26,8 @@ from services.launcher.adapters.schedules import (
     ScheduleRow,
 )
 from services.launcher.domain.schedule import CatchUp, due_ticks, tick_execution_name
-from services.launcher.service_layer.launch import (
-    EntityChoice,
-    Launcher,
-    LaunchError,
-    LaunchRequest,
-    NameTaken,
-)
+from services.launcher.service_layer.errors import LaunchError, NameTaken
+from services.launcher.service_layer.launch import EntityChoice, Launcher, LaunchRequest
 from shared import cron
 from shared.db.pool import transaction
 from shared.events.catalogue import LaunchPlanState

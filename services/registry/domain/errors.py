@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shared.errors import ServiceError
+
 
 class ErrorCode(StrEnum):
     """The stable codes of ``CompileError.code`` (snake_case; clients match on them)."""
@@ -61,12 +63,21 @@ class CompileError:
         }
 
 
-class CompilationFailed(Exception):
-    """A workflow does not compile; ``errors`` lists every fault found, in a stable order."""
+class CompilationFailed(ServiceError):
+    """A workflow does not compile; ``errors`` lists every fault found, in a stable order.
+
+    Answered as a 400 ``compile_error`` whose ``details`` are the errors.
+    """
+
+    status = 400
+    code = "compile_error"
 
     def __init__(self, errors: Iterable[CompileError]) -> None:
         self.errors: list[CompileError] = list(errors)
         count = len(self.errors)
         first = self.errors[0].message if self.errors else "no details"
         more = f" (and {count - 1} more)" if count > 1 else ""
-        super().__init__(f"the workflow does not compile: {first}{more}")
+        super().__init__(
+            f"the workflow does not compile: {first}{more}",
+            [error.as_dict() for error in self.errors],
+        )

@@ -18,16 +18,16 @@ from pydantic import BaseModel, ValidationError
 
 from services.registry.domain.json_paths import JsonPath
 from services.registry.domain.validation import DuplicateKeys, duplicate_keys_hook
-from services.registry.service_layer.errors import InvalidRequest, RegistryError, TooLarge
+from services.registry.service_layer.errors import (
+    InvalidRequest,
+    TooLarge,
+    UnsupportedMediaType,
+)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 JSON_MEDIA_TYPES = frozenset({"application/json"})
 YAML_MEDIA_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
-
-
-class UnsupportedMediaType(RegistryError):
-    code = "unsupported_media_type"
 
 
 @dataclass

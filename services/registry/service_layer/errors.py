@@ -1,30 +1,32 @@
-"""What a registry use case refuses, each with a stable code and details a client can act on."""
+"""What a registry use case refuses, each with its status, a stable code and details to act on.
+
+They are ``ServiceError``s: the service's one exception handler answers them
+(``shared.service.errors``); no route catches them.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from shared.errors import ServiceError
 
 
-class RegistryError(Exception):
+class RegistryError(ServiceError):
     """A request the registry refuses; nothing was stored."""
 
-    code: ClassVar[str] = "error"
-
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or []
+    status = 400
+    code = "invalid_request"
 
 
 class InvalidRequest(RegistryError):
     """A field fails validation (``details[].field`` names it)."""
 
+    status = 400
     code = "invalid_request"
 
 
 class InvalidIdentifier(RegistryError):
     """A project, domain, name or version that is not valid."""
 
+    status = 400
     code = "invalid_identifier"
 
 
@@ -34,18 +36,33 @@ class CompileRejected(RegistryError):
     ``details`` are ``{code, node, input, message}``.
     """
 
+    status = 400
     code = "compile_error"
 
 
 class NotFound(RegistryError):
+    """No such entity or project."""
+
+    status = 404
     code = "not_found"
 
 
 class Conflict(RegistryError):
     """The identifier is taken by a different spec: ``details`` say what differs."""
 
+    status = 409
     code = "conflict"
 
 
 class TooLarge(RegistryError):
+    """A body, spec or bundle over its limit."""
+
+    status = 413
     code = "too_large"
+
+
+class UnsupportedMediaType(RegistryError):
+    """A body that is neither JSON nor YAML by its ``Content-Type``."""
+
+    status = 415
+    code = "unsupported_media_type"
