@@ -10,9 +10,20 @@
   same attempt number, started once); one that dies after it stops
   heartbeating, and the engine declares it lost and dispatches a new attempt.
 - ``contrail.control`` is read by every worker in full (no consumer group,
-  from the end): a ``terminate`` for an attempt this worker runs aborts it. A
-  terminate that arrives before its dispatch is remembered, and that attempt
-  is reported aborted without running.
+  from the end) with a FastStream subscriber typed ``AttemptControl``, the
+  default way to consume (``shared.kafka``): a ``terminate`` for an attempt
+  this worker runs aborts it. A terminate that arrives before its dispatch is
+  remembered, and that attempt is reported aborted without running.
+- ``contrail.dispatch`` is read with a bare aiokafka consumer, not
+  ``shared.kafka.BatchConsumer`` nor a subscriber: it fetches only as many
+  records as there are free slots (``max_records`` changes with each fetch),
+  pauses its partitions while every slot is busy yet keeps polling to stay in
+  the group (an attempt may run for hours), and commits a batch's offsets only
+  once the attempts' ``started`` reports are in Kafka, per partition up to the
+  first that could not be sent. The shared batch consumer commits whatever it
+  fetched once its handler returns and fetches a fixed number of records, so
+  it would either hold dispatches it has no slot for (slower for every other
+  worker) or commit attempts not yet reported taken.
 - ``stop()`` (SIGTERM) stops taking attempts and leaves the group; running
   attempts get ``worker_shutdown_grace_seconds`` to end, then are aborted;
   every attempt taken is reported before the runner closes.
@@ -119,7 +130,6 @@ class Worker:
         self._stopping = asyncio.Event()
         self._terminated: OrderedDict[str, None] = OrderedDict()
         self._dispatch: AIOKafkaConsumer | None = None
-        self._control: AIOKafkaConsumer | None = None
         # Attempt folders removed after the attempt's slot is free again.
         self._cleanups: set[asyncio.Task[None]] = set()
 
@@ -135,15 +145,18 @@ class Worker:
 
     async def run(self) -> None:
         """Take and run attempts until ``stop()``; then drain, report and close the runner."""
-        self._control = AIOKafkaConsumer(
+        control = self._broker.subscriber(
             CONTROL,
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            client_id=f"contrail-worker-control-{self.worker_id}",
             group_id=None,
             auto_offset_reset="latest",
-            enable_auto_commit=False,
             fetch_max_wait_ms=100,
+            persistent=False,
         )
+
+        @control
+        async def on_control(message: AttemptControl) -> None:
+            await self._on_control(message)
+
         self._dispatch = AIOKafkaConsumer(
             DISPATCH,
             bootstrap_servers=self.settings.kafka_bootstrap,
@@ -154,8 +167,7 @@ class Worker:
             fetch_max_wait_ms=self.settings.worker_fetch_max_wait_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        await self._control.start()
-        control = asyncio.create_task(self._control_loop(self._control), name="control")
+        await control.start()
         purge = asyncio.create_task(self._purge_loop(), name="bundle-purge")
         try:
             await self._dispatch.start()
@@ -166,11 +178,10 @@ class Worker:
                 await self._dispatch.stop()
             await self._drain()
         finally:
-            for task in (control, purge):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await self._control.stop()
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
+            await control.stop()
             await asyncio.gather(*self._cleanups, return_exceptions=True)
             await self._runner.close()
 
@@ -584,24 +595,7 @@ class Worker:
 
     # --- control ---------------------------------------------------------------------------
 
-    async def _control_loop(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            try:
-                batch = await consumer.getmany(timeout_ms=1000)
-            except KafkaError:
-                log.warning("reading contrail.control failed", exc_info=True)
-                await asyncio.sleep(1)
-                continue
-            for records in batch.values():
-                for record in records:
-                    await self._on_control(record.value or b"")
-
-    async def _on_control(self, value: bytes) -> None:
-        try:
-            control = AttemptControl.model_validate_json(value)
-        except ValidationError:
-            log.warning("ignored a control message that is not an AttemptControl")
-            return
+    async def _on_control(self, control: AttemptControl) -> None:
         attempt_id = f"{control.execution.key}/{control.node_path}/{control.attempt}"
         taken = self._taken.get(attempt_id)
         if taken is None:
