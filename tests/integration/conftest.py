@@ -18,6 +18,7 @@ from shared.db.migrations import service_migrations
 from shared.kafka import create_broker, ensure_topics
 from shared.settings import StackSettings
 from shared.telemetry import Telemetry, configure_telemetry
+from tests.eventually import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -72,17 +73,32 @@ class Record:
 
 class Consume(Protocol):
     async def __call__(
-        self, topic: str, *, until: Callable[[list[Record]], bool], timeout: float = ...
+        self,
+        topic: str,
+        *,
+        until: Callable[[list[Record]], bool] | None = None,
+        timeout: float = ...,
+        during: float | None = None,
     ) -> list[Record]: ...
 
 
 @pytest.fixture
 def consume(stack: StackSettings) -> Consume:
-    """Read a topic from its start with a plain aiokafka consumer, as a team would."""
+    """Read a topic from its start with a plain aiokafka consumer, as a team would.
+
+    ``until=``: read until the records satisfy it, and fail (with the records read)
+    if they do not within ``timeout`` seconds. ``during=``: read for that many
+    seconds and return whatever came, to see that nothing (more) arrives.
+    """
 
     async def _consume(
-        topic: str, *, until: Callable[[list[Record]], bool], timeout: float = 20.0
+        topic: str,
+        *,
+        until: Callable[[list[Record]], bool] | None = None,
+        timeout: float = 20.0,
+        during: float | None = None,
     ) -> list[Record]:
+        assert (until is None) != (during is None), "give consume either until= or during="
         consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=stack.kafka_bootstrap,
@@ -92,17 +108,24 @@ def consume(stack: StackSettings) -> Consume:
         )
         await consumer.start()
         records: list[Record] = []
+
+        async def read() -> list[Record]:
+            batch = await consumer.getmany(timeout_ms=250)
+            for messages in batch.values():
+                records.extend(Record(m.key, m.value, dict(m.headers)) for m in messages if m.value)
+            return records
+
         try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while not until(records) and loop.time() < deadline:
-                batch = await consumer.getmany(timeout_ms=250)
-                for messages in batch.values():
-                    records.extend(
-                        Record(m.key, m.value, dict(m.headers)) for m in messages if m.value
-                    )
+            if until is not None:
+                return await eventually_async(
+                    read, until, timeout=timeout, interval=0, what=f"the awaited records on {topic}"
+                )
+            assert during is not None
+            window = asyncio.get_running_loop().time() + during
+            while asyncio.get_running_loop().time() < window:  # a window to watch, not a wait
+                await read()
+            return records
         finally:
             await consumer.stop()
-        return records
 
     return _consume

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -21,6 +21,7 @@ from shared.identifiers import Identifier, ResourceType
 from shared.outbox import OutboxMessage, OutboxRecord, OutboxRelay, enqueue
 from shared.settings import StackSettings
 from shared.telemetry import Telemetry
+from tests.eventually import eventually_async
 from tests.integration.conftest import Consume, Record
 
 pytestmark = pytest.mark.integration
@@ -41,14 +42,15 @@ def _event(name: str = "say_hello") -> CloudEvent[TaskRegistered]:
     )
 
 
-async def _eventually_sent(pool: asyncpg.Pool, event_id: str, timeout: float = 10.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await pool.fetchval("SELECT sent_at FROM outbox WHERE event_id = $1", event_id):
-            return True
-        await asyncio.sleep(0.05)
-    return False
+async def _until_sent(pool: asyncpg.Pool, event_id: str, timeout: float = 10.0) -> None:
+    """Until the relay has marked ``event_id`` sent (which it does once Kafka acknowledged it)."""
+    await eventually_async(
+        lambda: pool.fetchrow("SELECT sent_at, failure FROM outbox WHERE event_id = $1", event_id),
+        lambda row: row is not None and row["sent_at"] is not None,
+        timeout=timeout,
+        interval=0.05,
+        what=f"{event_id} marked sent",
+    )
 
 
 def _ids(records: list[Record]) -> list[str]:
@@ -92,7 +94,7 @@ async def test_event_reaches_a_plain_consumer_exactly_as_written(
     assert record.headers["traceparent"].decode().split("-")[1] == trace_id
     # The relay marks the row once Kafka acknowledged it, which can be just after
     # the consumer sees the record.
-    assert await _eventually_sent(pool, envelope["id"])
+    await _until_sent(pool, envelope["id"])
 
 
 async def test_events_leave_in_the_order_they_were_written(
@@ -147,17 +149,34 @@ def _start_relay_process(schema: str) -> subprocess.Popen[bytes]:
     )
 
 
-async def _wait_for_log(process: subprocess.Popen[bytes], needle: str, timeout: float) -> None:
+def _stderr_lines(process: subprocess.Popen[bytes]) -> list[str]:
+    """What ``process`` writes to stderr, line by line as it comes (read by a thread)."""
     assert process.stderr is not None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        line = await asyncio.to_thread(process.stderr.readline)
-        if needle.encode() in line:
-            return
-        if not line and process.poll() is not None:
-            break
-    raise AssertionError(f"relay never logged {needle!r}")
+    stderr = process.stderr
+    lines: list[str] = []
+
+    def pump() -> None:
+        lines.extend(line.decode(errors="replace") for line in stderr)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+async def _wait_for_log(process: subprocess.Popen[bytes], needle: str, timeout: float) -> None:
+    lines = _stderr_lines(process)
+
+    def logged(seen: list[str]) -> bool:
+        return any(needle in line for line in seen)
+
+    await eventually_async(
+        lambda: lines,
+        lambda seen: logged(seen) or process.poll() is not None,
+        timeout=timeout,
+        what=f"the relay logging {needle!r}",
+    )
+    assert logged(lines), (
+        f"the relay exited ({process.returncode}) before logging {needle!r}: {lines}"
+    )
 
 
 async def test_a_relay_killed_between_commit_and_publish_delivers_once_after_restart(
@@ -176,20 +195,20 @@ async def test_a_relay_killed_between_commit_and_publish_delivers_once_after_res
     finally:
         if first.poll() is None:
             first.kill()
-    assert await consume(topic, until=lambda rs: False, timeout=2) == []
+    assert await consume(topic, during=2) == []
     assert await pool.fetchval("SELECT sent_at FROM outbox WHERE event_id = $1", event.id) is None
 
     second = _start_relay_process(test_schema)
     try:
         await consume(topic, until=lambda rs: len(rs) >= 1)
         # Give a duplicate every chance to show up before counting.
-        records = await consume(topic, until=lambda rs: False, timeout=3)
+        records = await consume(topic, during=3)
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=20) == 0
 
     assert _ids(records) == [event.id]
-    assert await _eventually_sent(pool, event.id)
+    await _until_sent(pool, event.id)
 
 
 async def test_plain_records_and_events_leave_in_the_order_they_were_written(
@@ -220,7 +239,7 @@ async def test_a_record_kafka_can_never_take_is_set_aside_and_the_rest_go_on(
     records = await consume(topic, until=lambda rs: after.id in _ids(rs))
 
     assert _ids(records) == [before.id, after.id]
-    assert await _eventually_sent(pool, after.id)
+    await _until_sent(pool, after.id)
     row = await pool.fetchrow("SELECT sent_at, failure FROM outbox WHERE event_id = 'huge'")
     assert row is not None
     assert row["sent_at"] is not None

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
@@ -16,6 +15,7 @@ import pytest
 
 from shared.events.topics import DISPATCH, dead_letter
 from shared.settings import SERVICE_NAMES, StackSettings
+from tests.eventually import eventually
 from tests.integration.conftest import Consume
 
 pytestmark = pytest.mark.integration
@@ -54,15 +54,19 @@ def test_a_service_stops_cleanly_on_sigterm(stack: StackSettings) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("metrics never became ready")
+
+        def readyz() -> httpx.Response:
+            assert process.poll() is None, f"metrics exited with {process.returncode}"
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+
+        eventually(
+            readyz,
+            lambda response: response.status_code == 200,
+            timeout=60,
+            interval=0.2,
+            retry_on=(httpx.TransportError,),
+            what="metrics ready",
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

@@ -31,6 +31,7 @@ from shared.events.catalogue import ErrorKind, ResourceSpec
 from shared.literals import INT
 from shared.phases import TaskAttemptPhase
 from shared.specs import TypedInterface, Variable
+from tests.eventually import eventually_async
 
 MIB = 1 << 20
 
@@ -253,12 +254,22 @@ def alive(pid: int) -> bool:
     return "zombie" not in state
 
 
-async def eventually(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition never held")
-        await asyncio.sleep(0.02)
+async def until_gone(pid: int) -> None:
+    """Until process ``pid`` has exited (a zombie counts as exited)."""
+    await eventually_async(
+        lambda: alive(pid),
+        lambda running: not running,
+        timeout=10,
+        interval=0.02,
+        what=f"process {pid} gone",
+    )
+
+
+async def written(marker: Path) -> str:
+    """What a task writes to ``marker``, once it has."""
+    return await eventually_async(
+        marker.read_text, timeout=10, interval=0.02, what=f"{marker} written"
+    )
 
 
 def assert_succeeded(result: AttemptResult) -> dict[str, Any]:
@@ -478,8 +489,7 @@ async def test_a_dead_zygote_fails_its_attempts_and_is_restarted(
             attempt(bundle, "report_and_sleep", {"marker": str(marker), "seconds": 60}, outputs=())
         )
     )
-    await eventually(lambda: marker.exists() and marker.read_text())
-    child_pid, zygote_pid = (int(n) for n in marker.read_text().split())
+    child_pid, zygote_pid = (int(n) for n in (await written(marker)).split())
     os.kill(zygote_pid, signal.SIGKILL)
     result = await running
     assert result.phase is TaskAttemptPhase.FAILED
@@ -487,7 +497,7 @@ async def test_a_dead_zygote_fails_its_attempts_and_is_restarted(
     assert result.error.kind is ErrorKind.SYSTEM
     assert result.error.code == "WorkerCrashed"
     assert "SIGKILL" in result.error.message
-    await eventually(lambda: not alive(child_pid))
+    await until_gone(child_pid)
 
     again = await runner.run(attempt(bundle, "whoami"))
     assert assert_succeeded(again)["o0"]["ppid"] != zygote_pid
@@ -496,7 +506,7 @@ async def test_a_dead_zygote_fails_its_attempts_and_is_restarted(
 async def test_what_a_task_leaves_running_is_killed(runner: TaskRunner, bundle: Path) -> None:
     result = await runner.run(attempt(bundle, "spawn_sleeper"))
     sleeper = assert_succeeded(result)["o0"]
-    await eventually(lambda: not alive(sleeper))
+    await until_gone(sleeper)
 
 
 async def test_close_leaves_no_process_behind(tmp_path: Path, bundle: Path) -> None:
@@ -507,8 +517,7 @@ async def test_close_leaves_no_process_behind(tmp_path: Path, bundle: Path) -> N
             attempt(bundle, "report_and_sleep", {"marker": str(marker), "seconds": 60}, outputs=())
         )
     )
-    await eventually(lambda: marker.exists() and marker.read_text())
-    child_pid, zygote_pid = (int(n) for n in marker.read_text().split())
+    child_pid, zygote_pid = (int(n) for n in (await written(marker)).split())
     other = tmp_path / "other-bundle"
     other.mkdir()
     (other / "runner_tasks").symlink_to(bundle / "runner_tasks")
@@ -540,8 +549,7 @@ async def test_cancelling_run_kills_the_attempt(
             attempt(bundle, "report_and_sleep", {"marker": str(marker), "seconds": 60}, outputs=())
         )
     )
-    await eventually(lambda: marker.exists() and marker.read_text())
-    child_pid = int(marker.read_text().split()[0])
+    child_pid = int((await written(marker)).split()[0])
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
@@ -618,7 +626,7 @@ async def test_a_zygote_that_started_a_thread_is_replaced(runner: TaskRunner, bu
     assert seen[1]["ppid"] != seen[0]["ppid"]
     assert seen[2]["ppid"] == seen[1]["ppid"]
     assert all(s["imported_in"] == s["pid"] for s in seen)
-    await eventually(lambda: not alive(seen[0]["ppid"]))
+    await until_gone(seen[0]["ppid"])
 
 
 async def test_environment_and_working_folder_belong_to_the_attempt(
@@ -673,7 +681,7 @@ async def test_the_least_recently_used_bundle_loses_its_zygote(
         first = assert_succeeded(await task_runner.run(attempt(bundle, "whoami")))["o0"]
         await task_runner.run(attempt(other, "nothing", outputs=()))
         assert list(task_runner.warm_bundles()) == [other.resolve()]
-        await eventually(lambda: not alive(first["ppid"]))
+        await until_gone(first["ppid"])
     finally:
         await task_runner.close()
 
