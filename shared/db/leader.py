@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 RETRY_BACKOFF = Backoff(first=0.5, cap=10.0)
 """How long the loop waits after its lead failed, before it connects again."""
 
+CONFIRM_TIMEOUT_SECONDS = 10.0
+"""How long ``confirm_lead`` waits for PostgreSQL before it counts the lead as lost."""
+
 _HOLDS_LOCK = (
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
     " AND pid = pg_backend_pid() AND objsubid = 1"
@@ -134,8 +137,9 @@ class LeaderLoop(ABC):
         """Check, on the lock's connection, that this session still holds the lock.
 
         Raises ``LeadershipLost`` if it does not, if the connection is gone, or
-        if PostgreSQL does not answer within the lease; otherwise
-        ``still_leading()`` is true for ``lease_seconds`` from now.
+        if PostgreSQL does not answer within ``CONFIRM_TIMEOUT_SECONDS``;
+        otherwise ``still_leading()`` is true until ``lease_seconds`` after
+        the question was asked (so a slow answer leaves little or no lease).
         """
         conn = self._conn
         if conn is None or self._lost or conn.is_closed():
@@ -144,7 +148,7 @@ class LeaderLoop(ABC):
         asked_at = loop.time()
         try:
             held = await conn.fetchval(
-                _HOLDS_LOCK, lock_key(self._lock_name), timeout=self._lease_seconds
+                _HOLDS_LOCK, lock_key(self._lock_name), timeout=CONFIRM_TIMEOUT_SECONDS
             )
         except Exception as exc:
             self._lost = True
