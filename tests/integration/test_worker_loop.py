@@ -9,7 +9,6 @@ runs from this tree (restart it after changing its code).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import time
@@ -40,6 +39,7 @@ from shared.literals import FLOAT, INT, STR
 from shared.s3 import ObjectStore
 from shared.settings import StackSettings
 from shared.specs import CodeLocation, Parameter, TaskSpec, TypedInterface, Variable
+from tests.eventually import eventually_async
 from tests.integration.conftest import Consume, Record
 
 pytestmark = pytest.mark.integration
@@ -246,11 +246,14 @@ async def test_a_running_attempts_logs_reach_s3_before_it_ends(
     assert log_uri is not None
     _, prefix = parse_s3_uri(log_uri)
 
-    for _ in range(18):  # the worker copies logs every 3 s while the attempt runs
-        if store.exists(f"{prefix}/stdout"):
-            break
-        await asyncio.sleep(0.5)
-    assert store.get(f"{prefix}/stdout") == b"napping\n"
+    # The worker copies logs every 3 s while the attempt runs, and the nap lasts 12 s.
+    stdout = await eventually_async(
+        lambda: store.get(f"{prefix}/stdout"),
+        timeout=9,
+        interval=0.5,
+        what="the running attempt's stdout in S3",
+    )
+    assert stdout == b"napping\n"
     assert kinds(await reports(consume, sent))[-1] is ReportKind.SUCCEEDED
 
 
