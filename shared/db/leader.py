@@ -2,10 +2,10 @@
 
 Several processes may run the same loop (replicas of a service); one holds the
 lock, a session-level advisory lock on a dedicated connection, and works; the
-others wait as standbys and take over within a poll interval once the leader's
-session is gone. A failure (PostgreSQL, Kafka, anything) drops the lead and
-retries with ``shared.retry``'s backoff: the loop outlives every fault until it
-is stopped.
+others wait as standbys and take over within a poll interval (plus the
+takeover grace, below) once the leader's session is gone. A failure
+(PostgreSQL, Kafka, anything) drops the lead and retries with
+``shared.retry``'s backoff: the loop outlives every fault until it is stopped.
 
 Losing the lead. The lock lives exactly as long as the leader's session, and
 that session can die while the process and its other connections live on
@@ -24,7 +24,10 @@ that may still be finishing its last step, waits ``takeover_grace_seconds``
 after acquiring the lock before it calls ``lead``. A loop whose last step
 outlives its confirmation (the relay's records in flight to Kafka) sets the
 grace to cover it; with the lease this bounds any overlap, as long as the old
-leader's process is not frozen for longer than that.
+leader's process is not frozen for longer than that. A loop that finds the
+lock free at its first try leads at once (a service starting must not wait):
+the grace does not cover a process that starts in the very moment after a
+leader's session died while that leader's process lives on.
 """
 
 from __future__ import annotations
@@ -173,12 +176,19 @@ class LeaderLoop(ABC):
                 delays.reset()
             except Exception as exc:
                 delay = delays.next()
-                if isinstance(exc, LeadershipLost) or is_transient(exc):
+                if isinstance(exc, LeadershipLost):
                     log.warning(
-                        "%s lost its lead; standing by again in %.1fs",
+                        "%s lost its lock; standing by again in %.1fs",
                         self._lock_name,
                         delay,
-                        extra={"error": repr(exc)},
+                        extra={"error": str(exc)},
+                    )
+                elif is_transient(exc):
+                    log.warning(
+                        "%s failed (transient); trying again in %.1fs",
+                        self._lock_name,
+                        delay,
+                        extra={"error": f"{type(exc).__name__}: {exc}"},
                     )
                 else:
                     log.exception("%s failed; retrying in %.1fs", self._lock_name, delay)
