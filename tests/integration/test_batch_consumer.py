@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ from shared.kafka import (
 )
 from shared.retry import Backoff
 from shared.settings import StackSettings
+from tests.eventually import eventually_async
 from tests.integration.conftest import Consume
 
 pytestmark = pytest.mark.integration
@@ -78,13 +79,6 @@ async def produce(
         await producer.stop()
 
 
-async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 def reading(sensor: str, value: int) -> bytes:
     return Reading(sensor=sensor, value=value).model_dump_json().encode()
 
@@ -109,7 +103,12 @@ async def test_a_batch_failing_transiently_is_read_again_and_a_handled_one_is_co
         stack, topics, group, fail_twice_then_keep, client_id="contrail-tests", backoff=FAST
     )
     async with running(consumer):
-        await until(lambda: sum(len(b) for b in batches) >= len(values))
+        await eventually_async(
+            lambda: batches,
+            lambda now: sum(len(b) for b in now) >= len(values),
+            interval=0.05,
+            what=f"{len(values)} records handled",
+        )
     # Nothing lost to the failures, nothing twice, in the partition's order.
     assert failures == 2
     assert [v for batch in batches for v in batch] == values
@@ -124,7 +123,7 @@ async def test_a_batch_failing_transiently_is_read_again_and_a_handled_one_is_co
         seen.extend(r.value or b"" for r in records)
 
     async with running(BatchConsumer(stack, topics, group, keep, client_id="contrail-tests")):
-        await until(lambda: bool(seen))
+        await eventually_async(lambda: seen, interval=0.05, what="a record handled")
         await asyncio.sleep(0.5)
     assert seen == [b"later"]
 
@@ -145,7 +144,12 @@ async def test_records_are_decoded_into_the_declared_type_and_undecodable_ones_d
         stack, topics, group, keep, client_id="contrail-tests", message_type=Reading
     )
     async with running(consumer):
-        await until(lambda: len(handled) == 2 and consumer.dead_lettered == 2)
+        await eventually_async(
+            lambda: (handled, consumer.dead_lettered),
+            lambda now: len(now[0]) == 2 and now[1] == 2,
+            interval=0.05,
+            what="2 records handled and 2 dead-lettered",
+        )
     assert handled == [Reading(sensor="a", value=1), Reading(sensor="c", value=3)]
 
     dead = await consume(dead_letter(topics), until=lambda rs: len(rs) >= 2)
@@ -178,10 +182,15 @@ async def test_a_record_failing_for_its_own_sake_is_dead_lettered_and_the_rest_h
         stack, topics, group, refuse_bad, client_id="contrail-tests", message_type=Reading
     )
     async with running(consumer):
-        await until(lambda: consumer.dead_lettered == 1 and len(handled) == 2)
+        await eventually_async(
+            lambda: (handled, consumer.dead_lettered),
+            lambda now: len(now[0]) == 2 and now[1] == 1,
+            interval=0.05,
+            what="2 records handled and 1 dead-lettered",
+        )
         # Consuming goes on after it.
         await produce(stack, topics, [reading("d", 4)])
-        await until(lambda: "d" in handled)
+        await eventually_async(lambda: handled, lambda now: "d" in now, what="d handled")
     assert handled == ["a", "c", "d"]
     assert calls[:4] == [3, 1, 1, 1]  # the fetched batch, then each of its records alone
     dead = await consume(dead_letter(topics), until=lambda rs: len(rs) >= 1)
@@ -228,7 +237,7 @@ async def test_a_typed_subscriber_takes_its_type_retries_transient_faults_and_de
 
     await broker.start()
     try:
-        await until(lambda: "last" in handled)
+        await eventually_async(lambda: handled, lambda now: "last" in now, what="last handled")
     finally:
         await broker.stop()
     assert handled == ["first", "flaky", "last"]
