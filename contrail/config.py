@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from contrail.errors import ContrailError
+from shared.documents import DocumentError, parse_yaml, unique_keys
 from shared.identifiers import NAME_PATTERN
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:18080"
@@ -73,20 +72,18 @@ def default_config_path(env: Mapping[str, str] | None = None) -> Path:
 def read_config_file(path: Path) -> dict[str, str]:
     """The settings a config file holds, as ``{"endpoint"?, "project"?, "domain"?}``.
 
-    Raises ``ConfigError`` when the file is not valid YAML, is not a mapping,
-    has an unknown key or a value that is not a non-empty string.
+    Raises ``ConfigError`` when the file is not valid YAML (read as every
+    document is, by ``shared.documents``: no aliases, no key given twice), is
+    not a mapping, has an unknown key or a value that is not a non-empty string.
     """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from exc
     try:
-        document: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
+        document: Any = unique_keys(parse_yaml(text))
+    except DocumentError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     if document is None:
         return {}
     if not isinstance(document, dict):

@@ -14,7 +14,6 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from contrail.notifications import NotificationChannel, NotificationError
 from contrail.task import COMPILING, DefinitionError, InputError, bind_arguments
-from contrail.types import TypeEngineError, to_literal
 from contrail.workflow import Workflow
 from shared.cron import expand as expand_cron
 from shared.cron import parse as parse_cron
@@ -218,22 +217,10 @@ class LaunchPlan(Generic[R]):
 def _literals(
     where: str, workflow: Workflow[..., Any], what: str, values: Mapping[str, object]
 ) -> dict[str, Any]:
-    inputs = workflow.interface.inputs
-    literals: dict[str, Any] = {}
-    for name, value in values.items():
-        if name not in inputs:
-            raise DefinitionError(
-                f"{where}: {what}: {workflow.name} has no input {name!r} "
-                f"(inputs: {', '.join(inputs) or 'none'})"
-            )
-        slot = inputs[name]
-        try:
-            literals[name] = to_literal(value, slot.annotation)
-        except TypeEngineError as error:
-            raise DefinitionError(
-                f"{where}: {what}: input '{name}' ({render(slot.type)}): {error}"
-            ) from None
-    return literals
+    try:
+        return workflow.interface.given_inputs_to_literals(f"{where}: {what}", values)
+    except InputError as error:
+        raise DefinitionError(str(error)) from None
 
 
 def _check_schedule(

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contrail.errors import ContrailError, ExecutionFailed
+from contrail.errors import ContrailError, ExecutionFailed, ServerUnavailable
 from contrail.launch_plan import LaunchPlan
+from contrail.loader import module_name
+from contrail.registration import RegistrationFailed, build, register
 from contrail.task import Interface, OutputStyle, Task
 from contrail.types import TypeEngineError, from_literal
 from contrail.workflow import Workflow
@@ -46,10 +48,6 @@ UNAVAILABLE_GRACE = 60.0
 
 class RunNotDone(ContrailError):
     """The outputs of a run that has not SUCCEEDED (yet) were asked for."""
-
-
-class RegistrationFailed(ContrailError):
-    """Fast registration refused an entity; the message names it and says why."""
 
 
 class Run:
@@ -117,8 +115,6 @@ class Run:
                 ``raise_on_failure`` is False).
             TimeoutError: it had not ended after ``timeout`` seconds.
         """
-        from contrail.remote import ServerUnavailable
-
         deadline = None if timeout is None else time.monotonic() + timeout
         last_answer = time.monotonic()
         while True:
@@ -252,40 +248,31 @@ def fast_register(
     digest of the bundle and the specs).
 
     Raises:
-        RegistrationFailed: an entity was refused (names it and says why).
+        RegistrationFailed: an entity was refused (names it and says why), or
+            ``entity`` is not at the top level of its module.
         UserCodeError: the module does not import.
+        BundleError: the module's package can't be bundled.
         RemoteError: the cluster could not be reached or refused the upload.
     """
-    from contrail.bundle import CopyMode, build_source_bundle, select_files
-    from contrail.cli.register import Registrar, compute_version, load_project, with_bundle
-    from contrail.loader import module_name
-
     file = module_file(entity)
-    loaded = load_project([file])
-    name = registered_name(entity, module_name(file, loaded.root))
-    if name not in {spec.name for spec in loaded.plan.specs()}:
+    built = build([file], version=version)
+    name = registered_name(entity, module_name(file, built.loaded.root))
+    if name not in {spec.name for spec in built.plan.specs()}:
         raise RegistrationFailed(
             f"{entity.name}: not found in {file} when it is imported as a module of its project "
-            f"{loaded.root}; define it at the top level of that module"
+            f"{built.loaded.root}; define it at the top level of that module"
         )
-    files = select_files(loaded.root, CopyMode.AUTO, loaded.module_files)
-    source = build_source_bundle(loaded.root, files)
-    version = version or compute_version(source.digest, loaded.plan.specs())
-    upload = remote.upload(project, domain, source.content)
-    plan = with_bundle(loaded.plan, upload.uri)
-    registrar = Registrar(remote, project, domain, version, report=lambda outcome: None)
-    ok = registrar.register_plan(plan)
-    failed = [outcome for outcome in registrar.outcomes if outcome.error is not None]
-    if not ok or failed:
-        first = failed[0] if failed else None
-        if first is not None and first.error is not None:
-            raise RegistrationFailed(
-                f"registering {first.resource_type.value.lower()} {first.name} "
-                f"(version {version}) failed: {first.error.message}"
-            ) from first.error
-        raise RegistrationFailed(f"registration of {file} failed (version {version})")
-    created = sum(1 for outcome in registrar.outcomes if outcome.created)
-    return Registered(name, version, created, plan.count, upload.uri)
+    done = register(
+        remote,
+        built.plan,
+        project=project,
+        domain=domain,
+        version=built.version,
+        source=built.source,
+    )
+    if not done.ok:
+        raise done.first_failure()
+    return Registered(name, built.version, done.created, built.plan.count, done.bundle_uri)
 
 
 def registered_name(

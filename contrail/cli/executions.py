@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -26,6 +25,15 @@ from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
+from contrail.cli.cluster import connected
+from contrail.cli.inputs import literal_of_text
+from contrail.cli.options import (
+    DomainOption,
+    EndpointOption,
+    LimitOption,
+    OutputOption,
+    ProjectOption,
+)
 from contrail.cli.output import (
     CLIError,
     OutputFormat,
@@ -37,34 +45,14 @@ from contrail.cli.output import (
     reported_errors,
 )
 from contrail.cli.projects import require_project
-from contrail.config import Config, load_config
-from contrail.remote import (
-    Execution,
-    ExecutionError,
-    NodeExecution,
-    NotFound,
-    Remote,
-    ServerUnavailable,
-)
+from contrail.config import Config
+from contrail.errors import NotFound, ServerUnavailable
+from contrail.remote import Execution, ExecutionError, NodeExecution, Remote
 from shared.identifiers import ResourceType, bad_names
 from shared.literals import render
 from shared.phases import ExecutionPhase
 from shared.specs import TypedInterface
 
-ProjectOption = Annotated[
-    str | None, typer.Option("--project", "-p", help="Project (default: config, flytesnacks).")
-]
-DomainOption = Annotated[
-    str | None, typer.Option("--domain", "-d", help="Domain (default: config, development).")
-]
-EndpointOption = Annotated[
-    str | None,
-    typer.Option("--endpoint", help="API endpoint (default: config, CONTRAIL_ENDPOINT)."),
-]
-OutputOption = Annotated[
-    OutputFormat,
-    typer.Option("--output", "-o", help="table, json or yaml.", case_sensitive=False),
-]
 NameArgument = Annotated[str, typer.Argument(help="The execution's name.")]
 
 
@@ -125,8 +113,6 @@ def launch_inputs(given: Mapping[str, str], interface: TypedInterface) -> dict[s
     wrong type, down to each item of a list) and refuses them all in one 400
     ``invalid_inputs``, printed one line per problem.
     """
-    from contrail.cli.run import literal_of_text
-
     literals: dict[str, Any] = {}
     for name, text in given.items():
         parameter = interface.inputs.get(name)
@@ -323,21 +309,6 @@ def error_lines(error: ExecutionError | None) -> list[str]:
 
 
 # --- talking to the cluster ------------------------------------------------------------------
-
-
-@contextmanager
-def _remote(config: Config) -> Iterator[Remote]:
-    """A ``Remote`` for the config's project and domain.
-
-    A ``NotFound`` from inside is checked against the project: an unknown
-    project is named as such, with the known ones.
-    """
-    with Remote(config.endpoint, project=config.project, domain=config.domain) as remote:
-        try:
-            yield remote
-        except NotFound:
-            require_project(remote, config.project)
-            raise
 
 
 def watch_command(execution: Execution) -> str:
@@ -548,8 +519,7 @@ def launch(
         problems = bad_names(execution_name=name)
         if problems:
             raise CLIError("; ".join(problems))
-        config = load_config(endpoint=endpoint, project=project, domain=domain)
-        with _remote(config) as remote:
+        with connected(project, domain, endpoint) as (config, remote):
             if task is not None:
                 version, interface = task_interface(remote, config, task, version)
                 literals = launch_inputs(split_pairs(inputs or []), interface)
@@ -583,7 +553,7 @@ def get_executions(
     launch_plan: Annotated[
         str | None, typer.Option("--launch-plan", help="Only executions of this launch plan.")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many rows.", min=1)] = 100,
+    limit: LimitOption = 100,
     output: OutputOption = OutputFormat.TABLE,
     project: ProjectOption = None,
     domain: DomainOption = None,
@@ -591,13 +561,11 @@ def get_executions(
 ) -> None:
     """List the executions of a project and domain, newest first."""
     with reported_errors():
-        config = load_config(endpoint=endpoint, project=project, domain=domain)
-        with _remote(config) as remote:
+        with connected(project, domain, endpoint) as (config, remote):
             found = remote.list_executions(
                 workflow=workflow, launch_plan=launch_plan, phase=phase, limit=limit
             )
-        if not found:
-            with _remote(config) as remote:
+            if not found:
                 require_project(remote, config.project)
         if output is not OutputFormat.TABLE:
             print_document([execution_document(e) for e in found], output)
@@ -625,8 +593,7 @@ def get_execution(
 ) -> None:
     """Show one execution: its phase, node tree, outputs or error (--watch: live)."""
     with reported_errors():
-        config = load_config(endpoint=endpoint, project=project, domain=domain)
-        with _remote(config) as remote:
+        with connected(project, domain, endpoint) as (_, remote):
             if watch_ and output is OutputFormat.TABLE:
                 execution, _ = watch(remote, name)
             else:
@@ -664,38 +631,36 @@ def logs(
 ) -> None:
     """Print what a task attempt wrote to stdout (or --stderr); --follow streams it."""
     stream = "stderr" if stderr else "stdout"
-    with reported_errors():
-        config = load_config(endpoint=endpoint, project=project, domain=domain)
-        with _remote(config) as remote:
-            if node is None:
-                if attempt is not None or follow:
-                    raise CLIError("--attempt and --follow need --node")
-                remote.get_execution(name)  # NotFound for an unknown execution
-                for each in remote.node_executions(name):
-                    latest = each.latest_attempt
-                    if latest is None:
-                        continue
-                    earlier = (
-                        f"; earlier: --node {each.node_path} --attempt N, N < {latest.attempt}"
-                        if latest.attempt > 1
-                        else ""
-                    )
-                    console.print(
-                        f"[dim]--- {escape(each.node_path)} (attempt {latest.attempt}"
-                        f"{escape(earlier)}) ---[/]"
-                    )
-                    _write(remote.logs(name, each.node_path, latest.attempt, stream=stream))
-                return
-            nodes = remote.node_executions(name)
-            _check_log_node(name, node, nodes)
-            _write(remote.logs(name, node, attempt, stream=stream, follow=follow))
-            shown = next((n for n in nodes if n.node_path == node), None)
-            latest = shown.latest_attempt if shown is not None else None
-            if attempt is None and latest is not None and latest.attempt > 1:
-                errors.print(
-                    f"[dim]({escape(node)} ran {latest.attempt} attempts; this was the last: "
-                    f"--attempt N shows attempt N)[/]"
+    with reported_errors(), connected(project, domain, endpoint) as (_, remote):
+        if node is None:
+            if attempt is not None or follow:
+                raise CLIError("--attempt and --follow need --node")
+            remote.get_execution(name)  # NotFound for an unknown execution
+            for each in remote.node_executions(name):
+                latest = each.latest_attempt
+                if latest is None:
+                    continue
+                earlier = (
+                    f"; earlier: --node {each.node_path} --attempt N, N < {latest.attempt}"
+                    if latest.attempt > 1
+                    else ""
                 )
+                console.print(
+                    f"[dim]--- {escape(each.node_path)} (attempt {latest.attempt}"
+                    f"{escape(earlier)}) ---[/]"
+                )
+                _write(remote.logs(name, each.node_path, latest.attempt, stream=stream))
+            return
+        nodes = remote.node_executions(name)
+        _check_log_node(name, node, nodes)
+        _write(remote.logs(name, node, attempt, stream=stream, follow=follow))
+        shown = next((n for n in nodes if n.node_path == node), None)
+        latest = shown.latest_attempt if shown is not None else None
+        if attempt is None and latest is not None and latest.attempt > 1:
+            errors.print(
+                f"[dim]({escape(node)} ran {latest.attempt} attempts; this was the last: "
+                f"--attempt N shows attempt N)[/]"
+            )
 
 
 def _check_log_node(name: str, node: str, nodes: Sequence[NodeExecution]) -> None:
@@ -742,8 +707,7 @@ def abort(
     An execution that already ended is left as it is: exit status 1.
     """
     with reported_errors():
-        config = load_config(endpoint=endpoint, project=project, domain=domain)
-        with _remote(config) as remote:
+        with connected(project, domain, endpoint) as (_, remote):
             before = remote.get_execution(name)
             if not before.is_done:
                 remote.abort(name, cause)
@@ -810,8 +774,7 @@ def _again(
         problems = bad_names(execution_name=new_name)
         if problems:
             raise CLIError("; ".join(problems))
-        config = load_config(endpoint=endpoint, project=project, domain=domain)
-        with _remote(config) as remote:
+        with connected(project, domain, endpoint) as (_, remote):
             execution = start(remote, name, new_name=new_name)
             print_launched(execution, label)
             if wait:

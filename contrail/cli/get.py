@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from contrail.cli.cluster import connected
 from contrail.cli.executions import register_get_commands
+from contrail.cli.options import (
+    DomainOption,
+    EndpointOption,
+    LimitOption,
+    OutputOption,
+    ProjectOption,
+)
 from contrail.cli.output import (
     OutputFormat,
     console,
@@ -18,8 +26,9 @@ from contrail.cli.output import (
     reported_errors,
 )
 from contrail.cli.projects import require_project, unknown_project
-from contrail.config import Config, load_config
-from contrail.remote import Entity, NotFound, Project, Remote
+from contrail.config import Config
+from contrail.errors import NotFound
+from contrail.remote import Entity, Project, Remote
 from shared.identifiers import ResourceType
 
 app = typer.Typer(
@@ -34,17 +43,6 @@ VersionOption = Annotated[
     str | None,
     typer.Option("--version", "-v", help="Show this version of NAME (-o yaml: its whole spec)."),
 ]
-ProjectOption = Annotated[str | None, typer.Option("--project", "-p", help="Project.")]
-DomainOption = Annotated[str | None, typer.Option("--domain", "-d", help="Domain.")]
-OutputOption = Annotated[
-    OutputFormat,
-    typer.Option("--output", "-o", help="table, json or yaml.", case_sensitive=False),
-]
-LimitOption = Annotated[int, typer.Option("--limit", help="At most this many rows.", min=1)]
-EndpointOption = Annotated[
-    str | None, typer.Option("--endpoint", help="API endpoint (default: config).")
-]
-
 
 # --- rows (pure) ----------------------------------------------------------------------
 
@@ -138,37 +136,31 @@ def entity_document(entity: Entity) -> dict[str, Any]:
 
 def _show_entities(
     resource_type: ResourceType,
+    remote: Remote,
     config: Config,
     name: str | None,
     version: str | None,
     output: OutputFormat,
     limit: int,
 ) -> None:
-    with Remote(config.endpoint) as remote:
-        if name and version:
-            try:
-                entity = remote.get_entity(
-                    resource_type, config.project, config.domain, name, version
-                )
-            except NotFound:
-                require_project(remote, config.project)
-                raise
-            if output is OutputFormat.TABLE:
-                console.print(make_table(COLUMNS[resource_type], [ROWS[resource_type](entity)]))
-            else:
-                print_document(entity_document(entity), output)
-            return
-        entities = remote.list_entities(
-            resource_type,
-            config.project,
-            config.domain,
-            name=name,
-            version=version,
-            limit=limit,
-            include_spec=True,
-        )
-        if not entities:
-            require_project(remote, config.project)
+    if name and version:
+        entity = remote.get_entity(resource_type, config.project, config.domain, name, version)
+        if output is OutputFormat.TABLE:
+            console.print(make_table(COLUMNS[resource_type], [ROWS[resource_type](entity)]))
+        else:
+            print_document(entity_document(entity), output)
+        return
+    entities = remote.list_entities(
+        resource_type,
+        config.project,
+        config.domain,
+        name=name,
+        version=version,
+        limit=limit,
+        include_spec=True,
+    )
+    if not entities:
+        require_project(remote, config.project)
     if output is not OutputFormat.TABLE:
         print_document([entity_document(entity) for entity in entities], output)
         return
@@ -194,9 +186,8 @@ def _entity_command(resource_type: ResourceType) -> Callable[..., None]:
         limit: LimitOption = 100,
         endpoint: EndpointOption = None,
     ) -> None:
-        with reported_errors():
-            config = load_config(endpoint=endpoint, project=project, domain=domain)
-            _show_entities(resource_type, config, name, version, output, limit)
+        with reported_errors(), connected(project, domain, endpoint) as (config, remote):
+            _show_entities(resource_type, remote, config, name, version, output, limit)
 
     command.__doc__ = (
         f"List the {PLURALS[resource_type]} of a project and domain (newest first), "
@@ -224,8 +215,7 @@ def projects(
 ) -> None:
     """List the projects and their domains."""
     with reported_errors():
-        config = load_config(endpoint=endpoint)
-        with Remote(config.endpoint) as remote:
+        with connected(None, None, endpoint) as (_, remote):
             try:
                 found = [remote.get_project(name)] if name else remote.list_projects(limit=limit)
             except NotFound:

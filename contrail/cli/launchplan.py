@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from contrail.cli.cluster import connected
+from contrail.cli.options import DomainOption, EndpointOption, ProjectOption
 from contrail.cli.output import CLIError, console, reported_errors
 from contrail.cli.projects import require_project
-from contrail.config import Config, load_config
+from contrail.config import Config
 from contrail.remote import Remote
 from shared.identifiers import ResourceType
 
@@ -22,11 +24,6 @@ ActivateVersion = Annotated[
 DeactivateVersion = Annotated[
     str | None,
     typer.Option("--version", "-v", help="Launch plan version (default: the active one)."),
-]
-ProjectOption = Annotated[str | None, typer.Option("--project", "-p", help="Project.")]
-DomainOption = Annotated[str | None, typer.Option("--domain", "-d", help="Domain.")]
-EndpointOption = Annotated[
-    str | None, typer.Option("--endpoint", help="API endpoint (default: config).")
 ]
 
 
@@ -58,8 +55,7 @@ def _change(
     endpoint: str | None,
 ) -> None:
     with reported_errors():
-        config = load_config(endpoint=endpoint, project=project, domain=domain)
-        with Remote(config.endpoint) as remote:
+        with connected(project, domain, endpoint) as (config, remote):
             if version is None:
                 version = _default_version(remote, config, name, action)
             change = (

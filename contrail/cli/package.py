@@ -14,15 +14,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from contrail.bundle import CopyMode, SourceBundle, build_package, build_source_bundle, select_files
+from contrail.bundle import CopyMode, build_package
+from contrail.cli.options import CopyOption, ImageOption
 from contrail.cli.output import CLIError, console, entity_count, format_size, reported_errors
-from contrail.cli.register import (
-    TYPE_LABELS,
-    compute_version,
-    load_project,
-    resource_type_of,
-    with_image,
-)
+from contrail.cli.register import TYPE_LABELS, print_loaded
+from contrail.registration import build, resource_type_of
 
 
 def package(
@@ -32,43 +28,23 @@ def package(
             "--pkgs", help="A folder (package) to include; repeat for several.", exists=True
         ),
     ],
-    image: Annotated[
-        str | None, typer.Option("--image", "-i", help="Image of the tasks that set none.")
-    ] = None,
+    image: ImageOption = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write the archive.")
     ] = Path("contrail-package.tgz"),
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Overwrite the output file if it exists.")
     ] = False,
-    copy: Annotated[
-        CopyMode,
-        typer.Option(
-            "--copy",
-            help="Source to bundle: auto (the loaded packages), all (the whole root), none.",
-            case_sensitive=False,
-        ),
-    ] = CopyMode.AUTO,
+    copy: CopyOption = CopyMode.AUTO,
 ) -> None:
     """Serialize the entities of --pkgs and their source into a portable archive."""
     with reported_errors():
         if output.exists() and not force:
             raise CLIError(f"{output} exists; use --force to overwrite it")
-        loaded = load_project(pkgs)
-        console.print(
-            f"Loading packages {escape(str(loaded.packages))} under source root "
-            f"{escape(str(loaded.root))}",
-            highlight=False,
-        )
-        plan = with_image(loaded.plan, image)
-        if plan.count == 0:
-            raise CLIError(f"no task, workflow or launch plan found in {', '.join(map(str, pkgs))}")
-        source: SourceBundle | None = None
-        if copy is not CopyMode.NONE:
-            files = select_files(loaded.root, copy, loaded.module_files)
-            source = build_source_bundle(loaded.root, files)
-        version = compute_version(source.digest if source else None, plan.specs())
-        content = build_package(plan.specs(), source, version, image)
+        built = build(pkgs, copy=copy, image=image)
+        print_loaded(built, root_line=False)
+        plan, source = built.plan, built.source
+        content = build_package(plan.specs(), source, built.version, image)
         partial = output.with_name(output.name + ".partial")
         output.parent.mkdir(parents=True, exist_ok=True)
         partial.write_bytes(content)

@@ -13,9 +13,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from contrail.cli.options import EndpointOption
 from contrail.cli.output import CLIError, console, reported_errors
 from contrail.config import load_config
-from contrail.remote import NotFound, Remote
+from contrail.errors import NotFound
+from contrail.remote import Remote
 from shared.identifiers import DEFAULT_DOMAINS, bad_names
 
 app = typer.Typer(help="Create a project.", no_args_is_help=True)
@@ -64,9 +66,7 @@ def create_project(
             help=f"A domain of the project; repeat (default: {', '.join(DEFAULT_DOMAINS)}).",
         ),
     ] = None,
-    endpoint: Annotated[
-        str | None, typer.Option("--endpoint", help="API endpoint (default: config).")
-    ] = None,
+    endpoint: EndpointOption = None,
 ) -> None:
     """Create a project to register and run in (as flytectl create project)."""
     with reported_errors():

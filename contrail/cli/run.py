@@ -27,19 +27,21 @@ the tail of its traceback), with exit status 1.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import traceback
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from contrail.cli.cluster import connected
+from contrail.cli.executions import finish, print_launched, watch
+from contrail.cli.inputs import literal_of_text
+from contrail.cli.options import DomainOption, EndpointOption, ProjectOption
 from contrail.cli.output import (
     CLIError,
     console,
@@ -49,28 +51,15 @@ from contrail.cli.output import (
     reported_errors,
 )
 from contrail.errors import ContrailError
-from contrail.files import Directory, File
 from contrail.launch_plan import LaunchPlan
 from contrail.loader import UserCodeError, find_project_root, load_modules
+from contrail.run import Registered, start_run
 from contrail.task import InputSlot, Interface, OutputStyle, Task
 from contrail.types import TypeEngineError, from_literal, to_literal
 from contrail.workflow import Workflow
-from shared.literals import (
-    NONE,
-    BlobType,
-    DictType,
-    EnumType,
-    ListType,
-    LiteralType,
-    RecordType,
-    SimpleType,
-    UnionType,
-    render,
-)
+from shared.literals import SimpleType, render
 
 _CONTRAIL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_TRUE = {"true", "yes", "y", "1", "on"}
-_FALSE = {"false", "no", "n", "0", "off"}
 
 Runnable = Task[..., object] | Workflow[..., object] | LaunchPlan[object]
 
@@ -165,81 +154,6 @@ def parse_options(args: Sequence[str], inputs: Mapping[str, InputSlot]) -> dict[
         else:
             raise RunError(f"--{key}: missing value ({render(inputs[name].type)})")
     return given
-
-
-def literal_of_text(text: str, t: LiteralType) -> Any:
-    """The literal of a command-line value for an input of type ``t``.
-
-    Raises:
-        ValueError: the text is not a value of ``t``; the message says what is expected.
-    """
-    match t:
-        case SimpleType(kind="str"):
-            return text
-        case SimpleType(kind="int"):
-            try:
-                return int(text)
-            except ValueError:
-                raise ValueError(f"expected an int, got {text!r}") from None
-        case SimpleType(kind="float"):
-            try:
-                return float(text)
-            except ValueError:
-                raise ValueError(f"expected a number, got {text!r}") from None
-        case SimpleType(kind="bool"):
-            if text.lower() in _TRUE:
-                return True
-            if text.lower() in _FALSE:
-                return False
-            raise ValueError(f"expected true or false, got {text!r}")
-        case SimpleType(kind="none"):
-            if text.lower() in ("none", "null", ""):
-                return None
-            raise ValueError(f"expected none, got {text!r}")
-        case SimpleType(kind="datetime"):
-            try:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
-                raise ValueError(
-                    f"expected an ISO 8601 datetime such as 2024-05-01T12:00:00Z, got {text!r}"
-                ) from None
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            return moment.astimezone(UTC).isoformat()
-        case SimpleType(kind="duration"):
-            try:
-                return float(text)
-            except ValueError:
-                raise ValueError(f"expected a duration in seconds, got {text!r}") from None
-        case SimpleType(kind="bytes"):
-            return base64.b64encode(text.encode()).decode("ascii")
-        case EnumType():
-            if text in t.values:
-                return text
-            raise ValueError(f"expected one of {', '.join(t.values)}, got {text!r}")
-        case ListType() | DictType() | RecordType():
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"expected JSON ({render(t)}): {error}") from None
-        case BlobType():
-            blob = File(text) if t.kind == "file" else Directory(text)
-            if not blob.is_remote and not os.path.exists(blob.path):
-                raise ValueError(f"no such {t.kind}: {text}")
-            return {"uri": blob.uri}
-        case UnionType():
-            if NONE in t.variants and text.lower() in ("none", "null"):
-                return None
-            problems = []
-            for variant in t.variants:
-                if variant == NONE:
-                    continue
-                try:
-                    return literal_of_text(text, variant)
-                except ValueError as error:
-                    problems.append(str(error))
-            raise ValueError("; ".join(problems))
-    raise ValueError(f"can't read {render(t)} from the command line")
 
 
 def read_inputs(
@@ -369,23 +283,28 @@ def split_run_options(
 
 def run(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="The Python file that defines ENTITY."),
-    entity: str = typer.Argument(..., help="The task, workflow or launch plan to run."),
-    remote: bool = typer.Option(
-        False, "--remote", help="Register FILE's module and run ENTITY on the cluster."
-    ),
-    wait: bool = typer.Option(
-        False, "--wait", help="With --remote: follow the execution to its end."
-    ),
-    project: str | None = typer.Option(None, "--project", "-p", help="With --remote: project."),
-    domain: str | None = typer.Option(None, "--domain", "-d", help="With --remote: domain."),
-    name: str | None = typer.Option(
-        None, "--name", help="With --remote: the execution's name (default: generated)."
-    ),
-    version: str | None = typer.Option(
-        None, "--version", help="With --remote: version (default: digest of source and specs)."
-    ),
-    endpoint: str | None = typer.Option(None, "--endpoint", help="With --remote: API endpoint."),
+    file: Annotated[Path, typer.Argument(help="The Python file that defines ENTITY.")],
+    entity: Annotated[str, typer.Argument(help="The task, workflow or launch plan to run.")],
+    remote: Annotated[
+        bool,
+        typer.Option("--remote", help="Register FILE's module and run ENTITY on the cluster."),
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="With --remote: follow the execution to its end.")
+    ] = False,
+    project: ProjectOption = None,
+    domain: DomainOption = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="With --remote: the execution's name (default: generated)."),
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version", help="With --remote: version (default: digest of source and specs)."
+        ),
+    ] = None,
+    endpoint: EndpointOption = None,
 ) -> None:
     """Run a task or workflow here, or on the cluster with --remote:
     contrail run [--remote] FILE ENTITY --input-name value ...
@@ -447,47 +366,36 @@ def _run_remote(
     version: str | None,
     endpoint: str | None,
 ) -> None:
-    from contrail.cli.executions import finish, print_launched, watch
-    from contrail.config import load_config
-    from contrail.remote import Remote
-    from contrail.run import Registered, start_run
+    with reported_errors(), connected(project, domain, endpoint) as (config, client):
+        console.print(
+            f"Running {escape(runnable.name)} on {escape(config.endpoint)} "
+            f"(project {escape(config.project)}, domain {escape(config.domain)})",
+            highlight=False,
+        )
 
-    with reported_errors():
-        try:
-            config = load_config(endpoint=endpoint, project=project, domain=domain)
+        def registered(done: Registered) -> None:
+            new = f", {done.created} new" if done.created else ", all already registered"
             console.print(
-                f"Running {escape(runnable.name)} on {escape(config.endpoint)} "
-                f"(project {escape(config.project)}, domain {escape(config.domain)})",
+                f"Registered {done.total} entities with version {escape(done.version)}{new}",
                 highlight=False,
             )
 
-            def registered(done: Registered) -> None:
-                new = f", {done.created} new" if done.created else ", all already registered"
-                console.print(
-                    f"Registered {done.total} entities with version {escape(done.version)}{new}",
-                    highlight=False,
-                )
-
-            with Remote(config.endpoint, project=config.project, domain=config.domain) as client:
-                started = start_run(
-                    client,
-                    runnable,
-                    execution_name=execution_name,
-                    project=config.project,
-                    domain=config.domain,
-                    version=version,
-                    labels=None,
-                    inputs=values,
-                    on_registered=registered,
-                )
-                print_launched(started.execution)
-                if wait:
-                    execution, _ = watch(client, started.name)
-                    types = {n: render(slot.type) for n, slot in interface.outputs.items()}
-                    finish(execution, types)
-        except ContrailError as error:
-            print_error(error)
-            raise typer.Exit(1) from None
+        started = start_run(
+            client,
+            runnable,
+            execution_name=execution_name,
+            project=config.project,
+            domain=config.domain,
+            version=version,
+            labels=None,
+            inputs=values,
+            on_registered=registered,
+        )
+        print_launched(started.execution)
+        if wait:
+            execution, _ = watch(client, started.name)
+            types = {n: render(slot.type) for n, slot in interface.outputs.items()}
+            finish(execution, types)
 
 
 RUN_CONTEXT: dict[str, Any] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from shared.identifiers import ResourceType
@@ -154,5 +156,24 @@ async def test_get_and_list_with_filters_and_pages(stack: StackSettings) -> None
             params={"project": project, "launch_plan": "wf.hello", "limit": 10},
         )
         assert len(by_lp.json()["items"]) == 5
-        bad = await launcher.client.get("/api/v1/executions", params={"token": "zzz"})
-        assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "zzz",
+        base64.urlsafe_b64encode(b"e:5").decode(),  # the launcher's former format
+        base64.urlsafe_b64encode(b'{"before": "5"}').decode(),
+    ],
+)
+async def test_a_page_token_that_was_not_issued_is_400_naming_it(
+    stack: StackSettings, token: str
+) -> None:
+    async with open_launcher(stack) as launcher:
+        bad = await launcher.client.get("/api/v1/executions", params={"token": token})
+
+    assert bad.status_code == 400, bad.text
+    error = bad.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert "page token" in error["message"]
+    assert error["details"][0]["field"] == "token"

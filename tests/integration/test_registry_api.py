@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -309,11 +310,25 @@ async def test_lists_filter_and_page_newest_first(registry: Registry) -> None:
     assert len(everything.json()["items"]) == 7
 
 
-async def test_a_page_token_that_was_not_issued_is_400(registry: Registry) -> None:
-    response = await registry.client.get("/api/v1/tasks", params={"token": "not-a-token"})
+@pytest.mark.parametrize("path", ["/api/v1/tasks", "/api/v1/launch_plans", "/api/v1/projects"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-token",
+        base64.urlsafe_b64encode(b"e:5").decode(),  # the launcher's former format
+        base64.urlsafe_b64encode(b'{"before": -1}').decode(),
+    ],
+)
+async def test_a_page_token_that_was_not_issued_is_400(
+    registry: Registry, path: str, token: str
+) -> None:
+    response = await registry.client.get(path, params={"token": token})
 
-    assert response.status_code == 400
-    assert response.json()["error"]["details"][0]["field"] == "token"
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert "page token" in error["message"]
+    assert error["details"][0]["field"] == "token"
 
 
 # --- workflows ----------------------------------------------------------------------

@@ -183,7 +183,7 @@ async def test_malformed_yaml_is_named_by_line_and_column(registry: Registry) ->
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_request"
-    assert "malformed YAML at line" in error["message"], error
+    assert "not valid YAML at line" in error["message"], error
     assert isinstance(error["details"][0]["line"], int)
 
 

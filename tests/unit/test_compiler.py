@@ -10,7 +10,8 @@ import pytest
 
 from services.registry.domain.compiler import compile_workflow, direct_references
 from services.registry.domain.errors import CompilationFailed, CompileError
-from services.registry.domain.validation import duplicate_key_errors, duplicate_keys_hook
+from services.registry.domain.validation import duplicate_key_errors
+from shared.documents import parse_json
 from shared.identifiers import Identifier, ResourceType
 from shared.literals import (
     INT,
@@ -728,13 +729,12 @@ def test_an_input_bound_twice_is_twice_bound_input() -> None:
       "nodes": [{"id": "n0", "kind": "task", "task": {"resource_type": "task", "name": "add"},
                  "inputs": {"a": {"kind": "input", "input": "x"},
                             "a": {"kind": "literal", "value": 1}}}]}"""
-    hook = duplicate_keys_hook()
-    document = json.loads(body, object_pairs_hook=hook)
+    document = parse_json(body)
 
-    errors = duplicate_key_errors(document, hook.paths)
+    errors = duplicate_key_errors(document.value, document.duplicates)
 
     assert codes(errors) == [("twice_bound_input", "n0", "a")]
-    assert compile_(WorkflowSpec.model_validate(document)).primary.order == ["n0"]
+    assert compile_(WorkflowSpec.model_validate(document.value)).primary.order == ["n0"]
 
 
 def test_a_binding_to_an_input_the_task_does_not_declare_is_unknown_input() -> None:

@@ -15,10 +15,10 @@ from services.registry.domain.interfaces import interface_errors
 from services.registry.domain.launch_plans import check_launch_plan
 from services.registry.domain.validation import (
     duplicate_key_errors,
-    duplicate_keys_hook,
     identifier_errors,
 )
 from shared import cron
+from shared.documents import parse_json
 from shared.specs import ChannelKind, LaunchPlanSpec, Notification, TypedInterface, WorkflowSpec
 
 
@@ -423,26 +423,8 @@ def test_identifier_rules_hold_to_the_last_character(
 
 
 def loads(text: str) -> tuple[Any, list[CompileError]]:
-    hook = duplicate_keys_hook()
-    document = json.loads(text, object_pairs_hook=hook)
-    return document, duplicate_key_errors(document, hook.paths)
-
-
-def test_the_hook_parses_like_json_loads_and_records_each_duplicate_path() -> None:
-    text = '{"a": {"x": 1, "x": 2}, "b": [{"y": 1}, {"y": 1, "y": 3, "y": 4}], "a": 5, "c": []}'
-    hook = duplicate_keys_hook()
-
-    document = json.loads(text, object_pairs_hook=hook)
-
-    assert document == json.loads(text)
-    assert hook.paths == [("a", "x"), ("b", 1, "y"), ("b", 1, "y"), ("a",)]
-
-
-def test_a_document_without_duplicates_has_no_paths() -> None:
-    hook = duplicate_keys_hook()
-    json.loads('{"a": [{"b": {"c": 1}}], "d": {}}', object_pairs_hook=hook)
-
-    assert hook.paths == []
+    document = parse_json(text)
+    return document.value, duplicate_key_errors(document.value, document.duplicates)
 
 
 def test_inputs_bound_twice_are_named_by_node_and_input_in_branches_too() -> None:

@@ -97,7 +97,7 @@ def test_launch_plan_runs_locally_with_its_inputs() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"default_inputs": {"nope": 1}}, "has no input 'nope'"),
+        ({"default_inputs": {"nope": 1}}, "default_inputs: unknown input 'nope'"),
         ({"default_inputs": {"times": "many"}}, r"input 'times' \(int\)"),
         ({"fixed_inputs": {"name": 3}}, r"input 'name' \(str\)"),
         ({"default_inputs": {"times": 1}, "fixed_inputs": {"times": 2}}, "both default and fixed"),

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from contrail import File, task
-from contrail.cli.run import RunError, literal_of_text, parse_options, read_inputs
+from contrail.cli.inputs import literal_of_text
+from contrail.cli.run import RunError, parse_options, read_inputs
 from shared.literals import (
     BOOL,
     DATETIME,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from services.launcher.adapters.executions import Executor
 from services.launcher.domain import NodeState
+from shared.db.paging import Where, decode_token, newest_first, page_of
 
 _COLUMNS = """id, key, project, domain, name, workflow, launch_plan, phase, inputs, outputs,
     error, labels, relaunched_from, recovered_from, created_at, started_at, updated_at,
@@ -40,51 +39,16 @@ class ExecutionRow:
     scheduled_at: datetime | None = None
 
 
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+_JSON_COLUMNS = ("workflow", "launch_plan", "inputs", "outputs", "error", "labels")
 
 
 def _execution(row: Any) -> ExecutionRow:
-    return ExecutionRow(
-        key=row["key"],
-        project=row["project"],
-        domain=row["domain"],
-        name=row["name"],
-        workflow=_loads(row["workflow"]),
-        launch_plan=_loads(row["launch_plan"]),
-        phase=row["phase"],
-        inputs=_loads(row["inputs"]),
-        outputs=_loads(row["outputs"]),
-        error=_loads(row["error"]),
-        labels=_loads(row["labels"]) or {},
-        relaunched_from=row["relaunched_from"],
-        recovered_from=row["recovered_from"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        updated_at=row["updated_at"],
-        ended_at=row["ended_at"],
-        closure_digest=row["closure_digest"],
-        scheduled_at=row["scheduled_at"],
-    )
-
-
-class BadToken(ValueError):
-    """A page token the API did not issue."""
-
-
-def _token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"e:{last_id}".encode()).decode().rstrip("=")
-
-
-def _after(token: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        prefix, value = text.split(":", 1)
-        if prefix != "e":
-            raise ValueError(prefix)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadToken(token) from exc
+    values = {column.name: row[column.name] for column in fields(ExecutionRow)}
+    for column in _JSON_COLUMNS:
+        text = values[column]
+        values[column] = None if text is None else json.loads(text)
+    values["labels"] = values["labels"] or {}
+    return ExecutionRow(**values)
 
 
 @dataclass(frozen=True)
@@ -106,41 +70,26 @@ async def get_execution(db: Executor, key: str) -> ExecutionRow | None:
 async def list_executions(
     db: Executor, where: ExecutionFilter, limit: int, token: str | None
 ) -> tuple[list[ExecutionRow], str | None]:
-    """A page of executions, newest first, and the token of the next page."""
-    clauses: list[str] = []
-    args: list[Any] = []
+    """A page of executions, newest first, and the token of the next page.
 
-    def add(clause: str, value: Any) -> None:
-        args.append(value)
-        clauses.append(clause.format(f"${len(args)}"))
-
-    if where.project is not None:
-        add("project = {}", where.project)
-    if where.domain is not None:
-        add("domain = {}", where.domain)
-    if where.workflow is not None:
-        add("workflow_name = {}", where.workflow)
-    if where.launch_plan is not None:
-        add("launch_plan_name = {}", where.launch_plan)
-    if where.phase is not None:
-        add("phase = {}", where.phase)
-    if where.since is not None:
-        add("created_at >= {}", where.since)
-    if where.until is not None:
-        add("created_at < {}", where.until)
-    if token is not None:
-        add("id < {}", _after(token))
-    args.append(limit + 1)
-    sql = (
-        f"SELECT {_COLUMNS} FROM executions"
-        + (" WHERE " + " AND ".join(clauses) if clauses else "")
-        + f" ORDER BY id DESC LIMIT ${len(args)}"
+    Raises:
+        InvalidPageToken: ``token`` is not a ``next_token`` the API gave.
+    """
+    conditions = Where(
+        ("project = {}", where.project),
+        ("domain = {}", where.domain),
+        ("workflow_name = {}", where.workflow),
+        ("launch_plan_name = {}", where.launch_plan),
+        ("phase = {}", where.phase),
+        ("created_at >= {}", where.since),
+        ("created_at < {}", where.until),
     )
-    rows = await db.fetch(sql, *args)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_token = _token(rows[-1]["id"]) if more and rows else None
-    return [_execution(row) for row in rows], next_token
+    before = decode_token(token)
+    rows = await db.fetch(
+        *newest_first(_COLUMNS, "executions", conditions, limit=limit + 1, before=before)
+    )
+    page = page_of(list(rows), limit, lambda row: int(row["id"]))
+    return [_execution(row) for row in page.items], page.next_token
 
 
 async def node_states(db: Executor, key: str) -> list[tuple[str, NodeState]]:

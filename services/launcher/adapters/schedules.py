@@ -15,8 +15,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-
+from shared.db.paging import Where
 from shared.db.pool import Connection
+from shared.db.rows import identifier_of
 from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier, ResourceType
 from shared.specs import LaunchPlanSpec, Schedule
@@ -42,13 +43,7 @@ def _key(identifier: Identifier) -> tuple[str, str, str, str]:
 
 def _row(record: asyncpg.Record) -> ScheduleRow:
     return ScheduleRow(
-        launch_plan=Identifier(
-            resource_type=ResourceType.LAUNCH_PLAN,
-            project=record["project"],
-            domain=record["domain"],
-            name=record["name"],
-            version=record["version"],
-        ),
+        launch_plan=identifier_of(ResourceType.LAUNCH_PLAN, record),
         cron=record["cron"],
         kickoff_time_input=record["kickoff_time_input"],
         active_since=record["active_since"],
@@ -108,10 +103,10 @@ class ScheduleRepository:
 
     async def all(self, db: Executor, project: str | None = None) -> list[ScheduleRow]:
         """Every schedule (of ``project`` when given), in a stable order."""
+        where = Where(("project = {}", project))
         records = await db.fetch(
-            f"SELECT {_COLUMNS} FROM schedules WHERE ($1::text IS NULL OR project = $1) "
-            "ORDER BY project, domain, name, version",
-            project,
+            f"SELECT {_COLUMNS} FROM schedules {where.sql} ORDER BY project, domain, name, version",
+            *where.args,
         )
         return [_row(r) for r in records]
 

@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-
+from shared.db.paging import Where, newest_first
 from shared.db.pool import Connection
+from shared.db.rows import identifier_of
 from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier, ResourceType
 
@@ -74,13 +75,7 @@ def _entity(kind: ResourceType, row: asyncpg.Record) -> StoredEntity:
     keys = set(row.keys())
     return StoredEntity(
         id=row["id"],
-        identifier=Identifier(
-            resource_type=kind,
-            project=row["project"],
-            domain=row["domain"],
-            name=row["name"],
-            version=row["version"],
-        ),
+        identifier=identifier_of(kind, row),
         digest=row["digest"],
         created_at=row["created_at"],
         spec_bytes=row["spec_bytes"] if "spec_bytes" in keys else None,
@@ -163,27 +158,17 @@ class EntityRepository:
         spec: bool,
     ) -> list[StoredEntity]:
         """Up to ``limit`` entities matching ``where``, newest first, older than ``before_id``."""
-        conditions: list[str] = []
-        args: list[Any] = []
-        filters: list[tuple[str, object | None]] = [
-            ("project = ${}", where.project),
-            ("domain = ${}", where.domain),
-            ("name = ${}", where.name),
-            ("version = ${}", where.version),
-            ("id < ${}", before_id),
-        ]
+        conditions = Where(
+            ("project = {}", where.project),
+            ("domain = {}", where.domain),
+            ("name = {}", where.name),
+            ("version = {}", where.version),
+        )
         if kind is ResourceType.LAUNCH_PLAN and where.state is not None:
-            filters.append(("state = ${}", where.state.value))
-        for condition, value in filters:
-            if value is not None:
-                args.append(value)
-                conditions.append(condition.format(len(args)))
-        args.append(limit)
+            conditions.add("state = {}", where.state.value)
+        columns = _columns(kind, spec=spec, closure=False)
         rows = await self._conn.fetch(
-            f"""SELECT {_columns(kind, spec=spec, closure=False)} FROM {TABLES[kind]}
-                {"WHERE " + " AND ".join(conditions) if conditions else ""}
-                ORDER BY id DESC LIMIT ${len(args)}""",
-            *args,
+            *newest_first(columns, TABLES[kind], conditions, limit=limit, before=before_id)
         )
         return [_entity(kind, row) for row in rows]
 
@@ -197,7 +182,7 @@ class EntityRepository:
                USING (project, domain, name, version)""",
             *_unnest(identifiers),
         )
-        return {_identifier(ResourceType.TASK, row): row["spec_bytes"] for row in rows}
+        return {identifier_of(ResourceType.TASK, row): row["spec_bytes"] for row in rows}
 
     async def workflow_closures(
         self, identifiers: Collection[Identifier]
@@ -211,7 +196,7 @@ class EntityRepository:
                USING (project, domain, name, version)""",
             *_unnest(identifiers),
         )
-        return {_identifier(ResourceType.WORKFLOW, row): row["closure_bytes"] for row in rows}
+        return {identifier_of(ResourceType.WORKFLOW, row): row["closure_bytes"] for row in rows}
 
     # --- launch plan state -----------------------------------------------------------
 
@@ -234,7 +219,7 @@ class EntityRepository:
             identifier.name,
             identifier.version,
         )
-        return [_identifier(ResourceType.LAUNCH_PLAN, row) for row in rows]
+        return [identifier_of(ResourceType.LAUNCH_PLAN, row) for row in rows]
 
     async def set_state(self, identifier: Identifier, state: LaunchPlanState) -> None:
         await self._conn.execute(
@@ -246,13 +231,3 @@ class EntityRepository:
             identifier.version,
             state.value,
         )
-
-
-def _identifier(kind: ResourceType, row: asyncpg.Record) -> Identifier:
-    return Identifier(
-        resource_type=kind,
-        project=row["project"],
-        domain=row["domain"],
-        name=row["name"],
-        version=row["version"],
-    )

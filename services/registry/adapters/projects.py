@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.db.paging import Where, newest_first
 from shared.db.pool import Connection
 
 
@@ -59,10 +60,6 @@ class ProjectRepository:
     async def newest(self, limit: int, before_id: int | None) -> list[StoredProject]:
         """Up to ``limit`` projects, newest first, older than ``before_id`` when given."""
         rows = await self._conn.fetch(
-            f"""SELECT {_COLUMNS} FROM projects
-                WHERE $1::bigint IS NULL OR id < $1
-                ORDER BY id DESC LIMIT $2""",
-            before_id,
-            limit,
+            *newest_first(_COLUMNS, "projects", Where(), limit=limit, before=before_id)
         )
         return [_project(row) for row in rows]

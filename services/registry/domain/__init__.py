@@ -13,11 +13,7 @@ from services.registry.domain.diff import spec_differences
 from services.registry.domain.errors import CompilationFailed, CompileError, ErrorCode
 from services.registry.domain.interfaces import interface_errors
 from services.registry.domain.launch_plans import check_launch_plan
-from services.registry.domain.validation import (
-    duplicate_key_errors,
-    duplicate_keys_hook,
-    identifier_errors,
-)
+from services.registry.domain.validation import duplicate_key_errors, identifier_errors
 
 __all__ = [
     "CompilationFailed",
@@ -27,7 +23,6 @@ __all__ = [
     "compile_workflow",
     "direct_references",
     "duplicate_key_errors",
-    "duplicate_keys_hook",
     "identifier_errors",
     "interface_errors",
     "spec_differences",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.registry.domain.json_paths import JsonPath, render_path
+from shared.json_paths import JsonPath, render_path
 
 
 def spec_differences(registered: dict[str, Any], submitted: dict[str, Any]) -> list[dict[str, Any]]:

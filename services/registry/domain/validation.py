@@ -2,7 +2,7 @@
 
 ``Node.inputs`` and the other maps of a spec are JSON objects, so a key given
 twice (an input bound twice) is lost by a plain ``json.loads``, which keeps the
-last value. ``duplicate_keys_hook`` records such keys while parsing and
+last value. ``shared.documents`` records such keys while parsing and
 ``duplicate_key_errors`` turns them into errors that name the node and input.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from services.registry.domain.errors import CompileError, ErrorCode
-from services.registry.domain.json_paths import JsonPath, render_path
 from shared.identifiers import NAME_PATTERN
+from shared.json_paths import JsonPath, render_path
 from shared.specs import ENTITY_NAME_PATTERN, VERSION_PATTERN
 
 _IDENTIFIER_RULES: tuple[tuple[str, str, str], ...] = (
@@ -55,58 +55,6 @@ def identifier_errors(project: str, domain: str, name: str, version: str) -> lis
         if not isinstance(value, str) or re.fullmatch(pattern, value) is None:
             errors.append(f"{part} {value!r} is not valid: it must be {rule}")
     return errors
-
-
-class DuplicateKeys:
-    """An ``object_pairs_hook`` for ``json.loads`` that records the keys given twice.
-
-    Use a fresh one for each document::
-
-        hook = duplicate_keys_hook()
-        document = json.loads(body, object_pairs_hook=hook)
-        errors = duplicate_key_errors(document, hook.paths)
-
-    The document is what ``json.loads`` alone gives (the last value of a
-    duplicate key wins). ``paths`` are complete when the document is a JSON
-    object, as request bodies are.
-    """
-
-    def __init__(self) -> None:
-        # Duplicates found inside objects not yet placed in their parent, by the object's
-        # id: the parser holds each object until its parent is built, which claims them.
-        self._pending: dict[int, list[JsonPath]] = {}
-
-    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        built: dict[str, Any] = {}
-        found: list[JsonPath] = []
-        for key, value in pairs:
-            if key in built:
-                found.append((key,))
-            found.extend((key, *rest) for rest in self._claim(value))
-            built[key] = value
-        if found:
-            self._pending[id(built)] = found
-        return built
-
-    def _claim(self, value: Any) -> list[JsonPath]:
-        if not self._pending:
-            return []
-        if isinstance(value, dict):
-            return self._pending.pop(id(value), [])
-        if isinstance(value, list):
-            return [(i, *rest) for i, item in enumerate(value) for rest in self._claim(item)]
-        return []
-
-    @property
-    def paths(self) -> list[JsonPath]:
-        """The path of every key given twice, in document order (a key given three times
-        is listed twice)."""
-        return [path for paths in self._pending.values() for path in paths]
-
-
-def duplicate_keys_hook() -> DuplicateKeys:
-    """A fresh ``object_pairs_hook`` recording duplicate keys (see ``DuplicateKeys``)."""
-    return DuplicateKeys()
 
 
 def duplicate_key_errors(document: Any, paths: Iterable[JsonPath]) -> list[CompileError]:

@@ -1,41 +1,30 @@
 """Request bodies: read up to the size limit, parsed as JSON or YAML by Content-Type.
 
 The size is checked before anything is parsed (the declared length first, then
-the bytes as they stream in), and a malformed document is named by line and
-column. Keys given twice are kept aside, since JSON and YAML parsers silently
-keep the last one and a spec must mean one thing.
+the bytes as they stream in). Parsing is ``shared.documents``'s: a malformed
+document is named by line and column, YAML aliases are refused, and keys given
+twice are kept aside for ``duplicates`` to name.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import yaml
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from services.registry.domain.json_paths import JsonPath
-from services.registry.domain.validation import DuplicateKeys, duplicate_keys_hook
 from services.registry.service_layer.errors import (
     InvalidRequest,
     TooLarge,
     UnsupportedMediaType,
 )
+from shared.documents import Document, DocumentError, parse_json, parse_yaml
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 JSON_MEDIA_TYPES = frozenset({"application/json"})
 YAML_MEDIA_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
-
-
-@dataclass
-class Document:
-    """A parsed body and the paths of the keys it gave twice."""
-
-    value: Any
-    duplicates: list[JsonPath] = field(default_factory=list)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -73,74 +62,22 @@ def parse_document(raw: bytes, media: str) -> Document:
         message = f"the body is not UTF-8: byte {exc.start} is {raw[exc.start : exc.start + 1]!r}"
         raise InvalidRequest(message, [{"field": "body", "message": message}]) from exc
     if media in JSON_MEDIA_TYPES or media.endswith("+json"):
-        return _parse_json(text)
+        return _parsed(parse_json, text)
     if media in YAML_MEDIA_TYPES or media.endswith("+yaml"):
-        return _parse_yaml(text)
+        return _parsed(parse_yaml, text)
     raise UnsupportedMediaType(
         f"Content-Type {media!r} is not supported; send application/json or application/yaml"
     )
 
 
-def _parse_json(text: str) -> Document:
-    hook = duplicate_keys_hook()
+def _parsed(parse: Callable[[str], Document], text: str) -> Document:
     try:
-        value = json.loads(text, object_pairs_hook=hook)
-    except json.JSONDecodeError as exc:
-        message = f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        raise InvalidRequest(
-            message,
-            [{"field": "body", "line": exc.lineno, "column": exc.colno, "message": exc.msg}],
-        ) from exc
-    return Document(value, hook.paths)
-
-
-def _parse_yaml(text: str) -> Document:
-    hook = duplicate_keys_hook()
-    loader = _loader_with(hook)
-    try:
-        value = yaml.load(text, Loader=loader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "malformed YAML"
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
-        message = f"malformed YAML at line {line}, column {column}: {problem}"
-        raise InvalidRequest(
-            message, [{"field": "body", "line": line, "column": column, "message": problem}]
-        ) from exc
-    except yaml.YAMLError as exc:
-        message = f"malformed YAML: {exc}"
-        raise InvalidRequest(message, [{"field": "body", "message": str(exc)}]) from exc
-    return Document(value, hook.paths)
-
-
-def _loader_with(hook: DuplicateKeys) -> type[yaml.SafeLoader]:
-    """A SafeLoader that builds mappings through ``hook`` and refuses aliases.
-
-    Mappings are built from their pairs, as json.loads does, so that keys given
-    twice are seen. Aliases (``*name``) are refused: a spec has no need of them,
-    and a few nested ones expand into billions of items once validated.
-    """
-
-    class Loader(yaml.SafeLoader):
-        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-            if self.check_event(yaml.AliasEvent):
-                event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
-                mark = cast("yaml.Mark", event.start_mark)
-                raise yaml.composer.ComposerError(
-                    None, None, "aliases (*name) are not accepted in specs", mark
-                )
-            return super().compose_node(parent, index)
-
-    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        loader.flatten_mapping(node)
-        pairs = [
-            (loader.construct_object(key, deep=True), loader.construct_object(value, deep=True))
-            for key, value in node.value
-        ]
-        return hook(pairs)
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return Loader
+        return parse(text)
+    except DocumentError as exc:
+        detail: dict[str, Any] = {"field": "body", "message": exc.problem}
+        if exc.line is not None:
+            detail.update(line=exc.line, column=exc.column)
+        raise InvalidRequest(str(exc), [detail]) from exc
 
 
 def validation_details(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:

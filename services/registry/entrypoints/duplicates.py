@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from services.registry.domain.validation import duplicate_key_errors
-from services.registry.entrypoints.bodies import Document
 from services.registry.service_layer.errors import CompileRejected
+from shared.documents import Document
 
 
 def reject_duplicate_keys(document: Document) -> None:

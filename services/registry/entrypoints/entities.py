@@ -14,10 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-
-from services.registry.adapters.entities import EntityFilter, StoredEntity
 from services.registry.entrypoints.bodies import (
-    Document,
     media_type,
     parse_document,
     read_body,
@@ -40,12 +37,15 @@ from services.registry.entrypoints.representations import (
     WorkflowPage,
     WorkflowRegistration,
 )
-from services.registry.service_layer import launch_plan_state, queries, registration
 from services.registry.service_layer.errors import InvalidRequest, TooLarge
-from services.registry.service_layer.paging import Page as StoredPage
+from shared.db.paging import Page as StoredPage
+from shared.documents import Document
 from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier, ResourceType
 from shared.settings import RegistrySettings
+
+from services.registry.adapters.entities import EntityFilter, StoredEntity
+from services.registry.service_layer import launch_plan_state, queries, registration
 
 PATHS: dict[ResourceType, str] = {
     ResourceType.TASK: "/api/v1/tasks",

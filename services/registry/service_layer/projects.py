@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-
 from services.registry.adapters.projects import ProjectRepository, StoredProject
 from services.registry.domain.diff import spec_differences
 from services.registry.service_layer.errors import Conflict, InvalidIdentifier, NotFound
 from services.registry.service_layer.events import project_created
-from services.registry.service_layer.paging import Page, page_of, page_start
 from shared.db import transaction
+from shared.db.paging import Page, decode_token, page_of
 from shared.db.pool import Connection
 from shared.identifiers import DEFAULT_DOMAINS
 from shared.outbox import enqueue
@@ -53,7 +52,7 @@ async def get_project(pool: asyncpg.Pool, name: str) -> StoredProject:
 
 async def list_projects(pool: asyncpg.Pool, limit: int, token: str | None) -> Page[StoredProject]:
     """Projects, newest first."""
-    before = page_start(token)
+    before = decode_token(token)
     async with pool.acquire() as conn:
         fetched = await ProjectRepository(conn).newest(limit + 1, before)
     return page_of(fetched, limit, lambda project: project.id)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncpg
+from services.registry.service_layer.errors import NotFound
+from shared.db.paging import Page, decode_token, page_of
+from shared.identifiers import Identifier, ResourceType
 
 from services.registry.adapters.entities import EntityFilter, EntityRepository, StoredEntity
-from services.registry.service_layer.errors import NotFound
-from services.registry.service_layer.paging import Page, page_of, page_start
-from shared.identifiers import Identifier, ResourceType
 
 
 async def get_entity(pool: asyncpg.Pool, identifier: Identifier) -> StoredEntity:
@@ -30,7 +30,7 @@ async def list_entities(
     include_spec: bool,
 ) -> Page[StoredEntity]:
     """Entities of ``kind`` matching ``where``, newest first."""
-    before = page_start(token)
+    before = decode_token(token)
     async with pool.acquire() as conn:
         fetched = await EntityRepository(conn).newest(
             kind, where, limit=limit + 1, before_id=before, spec=include_spec
