@@ -106,11 +106,11 @@ class Where:
 
 def newest_first(
     columns: str, table: str, where: Where, *, limit: int, before: int | None
-) -> tuple[str, list[Any]]:
+) -> tuple[Any, ...]:
     """The query of up to ``limit`` rows of ``table`` matching ``where``, below id ``before``.
 
-    Returns the SQL and its arguments, for ``fetch(sql, *args)``.
+    Returns the SQL followed by its arguments: ``fetch(*newest_first(...))``.
     """
     where.add("id < {}", before)
     sql = f"SELECT {columns} FROM {table} {where.sql} ORDER BY id DESC LIMIT {where.param(limit)}"
-    return sql, where.args
+    return (sql, *where.args)

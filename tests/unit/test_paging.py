@@ -82,9 +82,13 @@ def test_where_keeps_the_conditions_that_have_a_value_numbering_their_arguments(
 
 
 def test_newest_first_reads_below_the_token_id_newest_first() -> None:
-    sql, args = newest_first("id, name", "tasks", Where(("project = {}", "p")), limit=51, before=7)
+    sql, *args = newest_first("id, name", "tasks", Where(("project = {}", "p")), limit=51, before=7)
 
     assert sql == (
         "SELECT id, name FROM tasks WHERE project = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
     )
     assert args == ["p", 7, 51]
+    assert newest_first("id", "projects", Where(), limit=2, before=None) == (
+        "SELECT id FROM projects  ORDER BY id DESC LIMIT $1",
+        2,
+    )
