@@ -30,15 +30,14 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from contrail.errors import (
-    Conflict,
-    InvalidRequest,
-    NotFound,
-    RemoteError,
-    ServerError,
-    ServerUnavailable,
-    TooLarge,
-)
+# The errors of the API's answers, also importable from here (and from ``contrail``).
+from contrail.errors import Conflict as Conflict
+from contrail.errors import InvalidRequest as InvalidRequest
+from contrail.errors import NotFound as NotFound
+from contrail.errors import RemoteError as RemoteError
+from contrail.errors import ServerError as ServerError
+from contrail.errors import ServerUnavailable as ServerUnavailable
+from contrail.errors import TooLarge as TooLarge
 from shared.identifiers import DEFAULT_DOMAINS, Identifier, ResourceType
 from shared.phases import ExecutionPhase
 from shared.specs import LaunchPlanSpec, TaskSpec, WorkflowSpec
@@ -854,9 +853,10 @@ class Remote:
         status = response.status_code
         code, message, details = _error_body(response)
         if status in (502, 503, 504):
+            # A service's own answer says what is down; a gateway's page says nothing.
+            down = message if code else f"the Contrail API at {self.endpoint} is unavailable"
             return ServerUnavailable(
-                f"the Contrail API at {self.endpoint} is unavailable "
-                f"(HTTP {status} on {method} {API_PREFIX}{path})",
+                f"{down} (HTTP {status} on {method} {API_PREFIX}{path})",
                 status=status,
                 code=code or "unavailable",
                 details=details,

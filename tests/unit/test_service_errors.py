@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from services.launcher.adapters.registry import RegistryClient, RegistryUnavailable
 from services.launcher.service_layer import errors as launcher_errors
 from services.launcher.service_layer.launch import Target, resolve_inputs
 from services.registry.domain.errors import CompilationFailed, CompileError
@@ -182,3 +184,29 @@ def test_the_launch_inputs_report_every_problem_at_once() -> None:
     status, body = _answer(caught.value)
     assert status == 400
     assert len(body["error"]["details"]) == 4
+
+
+async def test_a_registry_that_fails_or_is_unreachable_is_a_503_for_the_launcher() -> None:
+    def failing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"error": {"code": "internal_error", "message": "x"}})
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    for handler, message in [
+        (failing, "the registry answered 500 to GET /api/v1/tasks/p/d/t/v1"),
+        (unreachable, "the registry is unreachable: connection refused"),
+    ]:
+        client = RegistryClient("http://registry")
+        client._client = httpx.AsyncClient(
+            base_url="http://registry", transport=httpx.MockTransport(handler)
+        )
+        with pytest.raises(RegistryUnavailable) as caught:
+            await client.task("p", "d", "t", "v1")
+        await client.close()
+
+        assert caught.value.message == message
+        assert _answer(caught.value) == (
+            503,
+            {"error": {"code": "unavailable", "message": message}},
+        )

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from shared.errors import ServiceError
 from shared.identifiers import Identifier, ResourceType
 from shared.specs import CompiledTask, LaunchPlanSpec, TaskSpec, WorkflowClosure
 
@@ -32,6 +33,13 @@ class EntityNotFound(LookupError):
         self.kind = kind
 
 
+class RegistryUnavailable(ServiceError):
+    """The registry did not answer, or failed: try again later (503 ``unavailable``)."""
+
+    status = 503
+    code = "unavailable"
+
+
 class RegistryClient:
     """Reads entities from the registry, caching immutable ones by identifier."""
 
@@ -42,6 +50,12 @@ class RegistryClient:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        try:
+            return await self._client.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise RegistryUnavailable(f"the registry is unreachable: {exc}") from exc
 
     async def _entity(
         self, kind: ResourceType, project: str, domain: str, name: str, version: str | None
@@ -54,12 +68,10 @@ class RegistryClient:
         cached = self._entities.get(identifier)
         if cached is not None:
             return cached
-        response = await self._client.get(
-            f"/api/v1/{_PATHS[kind]}/{project}/{domain}/{name}/{version}"
-        )
+        response = await self._get(f"/api/v1/{_PATHS[kind]}/{project}/{domain}/{name}/{version}")
         if response.status_code in (400, 404):
             raise EntityNotFound(kind, project, domain, name, version)
-        response.raise_for_status()
+        _check(response)
         body: dict[str, Any] = response.json()
         self._entities[identifier] = body
         return body
@@ -67,13 +79,13 @@ class RegistryClient:
     async def _newest_version(
         self, kind: ResourceType, project: str, domain: str, name: str
     ) -> str:
-        response = await self._client.get(
+        response = await self._get(
             f"/api/v1/{_PATHS[kind]}",
             params={"project": project, "domain": domain, "name": name, "limit": 1},
         )
         if response.status_code in (400, 404):
             raise EntityNotFound(kind, project, domain, name, None)
-        response.raise_for_status()
+        _check(response)
         items = response.json()["items"]
         if not items:
             raise EntityNotFound(kind, project, domain, name, None)
@@ -104,4 +116,11 @@ class RegistryClient:
         return CompiledTask(
             identifier=Identifier.model_validate(body["identifier"]),
             spec=TaskSpec.model_validate(body["spec"]),
+        )
+
+
+def _check(response: httpx.Response) -> None:
+    if response.status_code != 200:
+        raise RegistryUnavailable(
+            f"the registry answered {response.status_code} to GET {response.request.url.path}"
         )

@@ -15,6 +15,8 @@ from typing import Any
 
 import asyncpg
 import httpx
+
+from services.launcher.adapters.registry import RegistryUnavailable as RegistryUnavailable
 from shared.db.paging import Where
 from shared.db.pool import Connection
 from shared.db.rows import identifier_of
@@ -144,10 +146,6 @@ class ScheduleRepository:
             name,
             tick,
         )
-
-
-class RegistryUnavailable(RuntimeError):
-    """The registry did not answer as expected; try again later."""
 
 
 class RegistryLaunchPlans:
