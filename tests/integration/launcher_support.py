@@ -8,7 +8,6 @@ module (``tests.integration.launcher_support``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from shared.specs import (
     Variable,
     WorkflowSpec,
 )
+from tests.eventually import eventually_async
 from tests.integration.registry_support import Registry, launch_plan, task_node, task_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,29 +114,44 @@ class Tail:
                 if m.key is not None and m.key.startswith(self.prefix) and m.value:
                     self.buffer.append((m.key, m.value))
 
+    def _bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(value) for _, value in self.buffer]
+
     async def take(
         self, match: Callable[[dict[str, Any]], bool], timeout: float = 15.0
     ) -> dict[str, Any]:
         """The first (JSON) record that matches, removed from the buffer."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, (_, value) in enumerate(self.buffer):
-                body = json.loads(value)
-                if match(body):
-                    del self.buffer[i]
-                    return dict(body)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no matching record on {self.topic} in {timeout}s")
-            await self._fill(200)
 
-    async def drain(self, seconds: float) -> list[dict[str, Any]]:
-        """Whatever arrives within ``seconds``, plus the buffer."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        async def records() -> list[dict[str, Any]]:
+            if not any(match(body) for body in self._bodies()):
+                await self._fill(200)
+            return self._bodies()
+
+        bodies = await eventually_async(
+            records,
+            lambda bodies: any(match(body) for body in bodies),
+            timeout=timeout,
+            interval=0,
+            what=f"a matching record on {self.topic}",
+        )
+        index = next(i for i, body in enumerate(bodies) if match(body))
+        del self.buffer[index]
+        return bodies[index]
+
+    async def drain(
+        self, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0
+    ) -> list[dict[str, Any]]:
+        """The buffer and what arrives until ``until(records)`` holds; the buffer is then empty."""
+
+        async def records() -> list[dict[str, Any]]:
             await self._fill(100)
-        out = [json.loads(v) for _, v in self.buffer]
+            return self._bodies()
+
+        bodies = await eventually_async(
+            records, until, timeout=timeout, interval=0, what=f"the awaited records on {self.topic}"
+        )
         self.buffer.clear()
-        return out
+        return bodies
 
 
 @asynccontextmanager
@@ -283,16 +298,12 @@ class Launcher:
     async def wait(
         self, execution: dict[str, Any], phases: tuple[str, ...], timeout: float = 20.0
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            current = await self.get(execution)
-            if current["phase"] in phases:
-                return current
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{execution['execution_id']} is {current['phase']}, not {phases}"
-                )
-            await asyncio.sleep(0.1)
+        return await eventually_async(
+            lambda: self.get(execution),
+            lambda current: current["phase"] in phases,
+            timeout=timeout,
+            what=f"{execution['execution_id']} in {phases}",
+        )
 
 
 @asynccontextmanager
@@ -320,6 +331,19 @@ def describe(event: dict[str, Any]) -> str:
     if event["type"] == "contrail.node.phase_changed":
         return f"node {data['node_id']} {data['phase']}"
     return f"attempt {data['node_id']}#{data['attempt']} {data['phase']}"
+
+
+def execution_ended(execution_id: str) -> Callable[[list[dict[str, Any]]], bool]:
+    """A condition for ``Tail.drain``: the records hold the execution's terminal phase."""
+
+    def has_ended(records: list[dict[str, Any]]) -> bool:
+        return any(
+            event["type"] == "contrail.execution.phase_changed"
+            and event["data"]["phase"] in ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
+            for event in execution_events(records, execution_id)
+        )
+
+    return has_ended
 
 
 def restart_launcher() -> None:

@@ -35,10 +35,12 @@ from shared.specs import (
     Variable,
     WorkflowSpec,
 )
+from tests.eventually import eventually_async
 from tests.integration.launcher_support import (
     Launcher,
     code_task,
     describe,
+    execution_ended,
     execution_events,
     open_launcher,
     tail,
@@ -83,14 +85,15 @@ async def running(launcher: Launcher, project: str) -> dict[str, Any]:
     execution = await launcher.launch(
         project, launch_plan={"name": "wf.two_naps"}, inputs={"a": "a-100", "b": "b-100"}
     )
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
-    while True:
+
+    async def phases() -> list[str | None]:
         nodes = await launcher.nodes(execution)
-        phases = [n["attempts"][-1]["phase"] if n["attempts"] else None for n in nodes]
-        if phases == ["RUNNING", "RUNNING"]:
-            return execution
-        assert datetime.now(UTC) < deadline, f"the naps are {phases}, not RUNNING"
-        await asyncio.sleep(0.1)
+        return [n["attempts"][-1]["phase"] if n["attempts"] else None for n in nodes]
+
+    await eventually_async(
+        phases, lambda now: now == ["RUNNING", "RUNNING"], timeout=20, what="both naps RUNNING"
+    )
+    return execution
 
 
 def succeeded(execution: dict[str, Any], node: str, output: str, at: datetime) -> AttemptReport:
@@ -142,7 +145,8 @@ async def test_one_batch_ends_two_executions_each_event_once_at_the_reported_tim
         await launcher.client.post(
             f"/api/v1/executions/{second['execution_id']}/abort", json={"cause": "test over"}
         )
-        records = await events.drain(1.5)
+        first_ended, second_ended = (execution_ended(e["execution_id"]) for e in (first, second))
+        records = await events.drain(until=lambda rs: first_ended(rs) and second_ended(rs))
 
     mine = execution_events(records, first["execution_id"])
     assert [e["data"]["seq"] for e in mine] == list(range(len(mine)))

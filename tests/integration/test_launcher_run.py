@@ -10,8 +10,10 @@ import pytest
 
 from shared.events.topics import DISPATCH, EXECUTIONS
 from shared.settings import StackSettings
+from tests.eventually import eventually_async
 from tests.integration.launcher_support import (
     describe,
+    execution_ended,
     execution_events,
     open_launcher,
     register_one_task,
@@ -53,7 +55,7 @@ async def test_one_task_workflow_succeeds_with_every_event_in_order(stack: Stack
         done = await launcher.wait(execution, TERMINAL)
         assert done["phase"] == "SUCCEEDED", done
         assert done["outputs"] == {"o0": "hello you"}
-        records = await events.drain(1.0)
+        records = await events.drain(until=execution_ended(execution["execution_id"]))
         nodes = await launcher.nodes(execution)
         attempt = nodes[0]["attempts"][0]
         logs = await launcher.client.get(
@@ -105,7 +107,8 @@ async def test_inputs_too_large_for_kafka_travel_through_s3(stack: StackSettings
             project, workflow={"name": "wf.greet"}, inputs={"name": big}
         )
         done = await launcher.wait(execution, TERMINAL)
-        sent = await dispatches.drain(1.0)
+        # Both dispatches were on the topic before the execution could end.
+        sent = await dispatches.drain(until=lambda records: len(records) >= 2)
     assert done["phase"] == "SUCCEEDED", done
     assert done["outputs"] == {"o0": len(f"hello {big}")}
     assert sorted(d["node_path"] for d in sent) == ["n0", "n1"]
@@ -139,7 +142,7 @@ async def test_a_failed_attempt_is_retried(stack: StackSettings) -> None:
         )
         done = await launcher.wait(execution, TERMINAL)
         assert done["phase"] == "SUCCEEDED", done
-        records = await events.drain(1.0)
+        records = await events.drain(until=execution_ended(execution["execution_id"]))
     mine = execution_events(records, execution["execution_id"])
     assert [describe(e) for e in mine] == [
         "execution QUEUED",
@@ -177,26 +180,37 @@ async def test_abort_terminates_the_running_attempt(stack: StackSettings) -> Non
     async with open_registry(stack) as registry:
         await register_one_task(registry, project, function="nap")
     async with open_launcher(stack) as launcher:
+        # A 60 s nap: longer than the wait below, so only a terminated attempt can end in time.
         execution = await launcher.launch(
-            project, launch_plan={"name": "wf.hello"}, inputs={"name": "x-300"}
+            project, launch_plan={"name": "wf.hello"}, inputs={"name": "x-600"}
         )
-        for _ in range(100):
-            nodes = await launcher.nodes(execution)
-            if nodes and nodes[0]["phase"] == "RUNNING":
-                break
-            await asyncio.sleep(0.1)
-        response = await launcher.client.post(
-            f"/api/v1/executions/{execution['execution_id']}/abort", json={"cause": "enough"}
+        url = f"/api/v1/executions/{execution['execution_id']}"
+        # Abort only once the attempt runs on a worker: stopping it there is what is tested.
+        [node] = await eventually_async(
+            lambda: launcher.nodes(execution),
+            lambda nodes: [a["phase"] for n in nodes for a in n["attempts"]] == ["RUNNING"],
+            what="attempt n0#1 RUNNING",
         )
+        assert node["attempts"][0]["worker_id"]
+        assert (await launcher.get(execution))["phase"] == "RUNNING"
+
+        response = await launcher.client.post(f"{url}/abort", json={"cause": "enough"})
         assert response.status_code == 202, response.text
-        assert response.json()["phase"] in ("ABORTING", "ABORTED")
+        # A running attempt has to be stopped by its worker first.
+        assert response.json()["phase"] == "ABORTING"
         done = await launcher.wait(execution, TERMINAL, timeout=30)
-        assert done["phase"] == "ABORTED"
+        assert done["phase"] == "ABORTED", done
         assert done["error"]["code"] == "Aborted"
         assert "enough" in done["error"]["message"]
-        again = await launcher.client.post(
-            f"/api/v1/executions/{execution['execution_id']}/abort", json={"cause": "twice"}
-        )
+        [node] = await launcher.nodes(execution)
+        assert node["phase"] == "ABORTED", node
+        [attempt] = node["attempts"]
+        # Ended by its worker, which reported it aborted (a nap left to run would succeed).
+        assert attempt["phase"] == "ABORTED", attempt
+        assert attempt["ended_at"] is not None
+        assert attempt["error"]["code"] == "Aborted", attempt
+
+        again = await launcher.client.post(f"{url}/abort", json={"cause": "twice"})
         assert again.status_code == 202
         assert (await launcher.get(execution))["error"]["message"] == done["error"]["message"]
 
@@ -243,7 +257,7 @@ async def test_recover_reuses_the_outputs_of_succeeded_nodes(stack: StackSetting
         done = await launcher.wait(recovered, TERMINAL)
         assert done["phase"] == "SUCCEEDED", done
         assert done["outputs"] == {"o0": len(f"hello {name}")}
-        records = await events.drain(1.0)
+        records = await events.drain(until=execution_ended(recovered["execution_id"]))
     mine = execution_events(records, recovered["execution_id"])
     described = [describe(e) for e in mine]
     assert "node n0 SUCCEEDED" in described
@@ -266,7 +280,7 @@ async def test_a_cached_task_runs_once(stack: StackSettings) -> None:
         done = await launcher.wait(second, TERMINAL)
         assert done["phase"] == "SUCCEEDED"
         assert done["outputs"] == {"o0": "hello c"}
-        records = await events.drain(1.0)
+        records = await events.drain(until=execution_ended(second["execution_id"]))
         nodes = await launcher.nodes(second)
     mine = execution_events(records, second["execution_id"])
     assert [describe(e) for e in mine] == [
@@ -296,7 +310,7 @@ async def test_a_restarted_launcher_resumes(stack: StackSettings) -> None:
         await asyncio.to_thread(restart_launcher)
         done = await launcher.wait(execution, TERMINAL, timeout=60)
         assert done["phase"] == "SUCCEEDED", done
-        records = await events.drain(2.0)
+        records = await events.drain(until=execution_ended(execution["execution_id"]))
     mine = execution_events(records, execution["execution_id"])
     by_id = {e["id"]: e for e in mine}
     assert [describe(e) for e in sorted(by_id.values(), key=lambda e: e["data"]["seq"])] == (
