@@ -23,6 +23,7 @@ import uuid
 
 import asyncpg
 
+from services.registry.adapters.unit_of_work import postgres_uow_factory
 from services.registry.entrypoints.http import MIGRATIONS, freeze_startup_heap
 from services.registry.entrypoints.representations import WorkflowRegistration
 from services.registry.service_layer.registration import register_task, register_workflow
@@ -117,10 +118,11 @@ async def run(nodes: int, runs: int, warmup: int) -> None:
     conn = await asyncpg.connect(settings.pg_dsn)
     await apply_migrations(conn, schema, service_migrations(MIGRATIONS, "registry"))
     pool = await create_pool(settings, schema)
+    uow_factory = postgres_uow_factory(pool)
     try:
         for index in range(TASKS):
             spec = _task(index)
-            await register_task(pool, _identifier(ResourceType.TASK, spec.name, "t1"), spec)
+            await register_task(uow_factory, _identifier(ResourceType.TASK, spec.name, "t1"), spec)
         workflow = _workflow(nodes)
         body = WorkflowRegistration.model_validate(
             {
@@ -143,7 +145,7 @@ async def run(nodes: int, runs: int, warmup: int) -> None:
             submitted = WorkflowRegistration.model_validate_json(body)
             validated = time.perf_counter()
             identifier = _identifier(ResourceType.WORKFLOW, "bench.big", f"v{i}")
-            outcome = await register_workflow(pool, identifier, submitted.spec)
+            outcome = await register_workflow(uow_factory, identifier, submitted.spec)
             finished = time.perf_counter()
             assert outcome.created
             if i >= warmup:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+
 from shared.db.paging import Where, newest_first
 from shared.db.pool import Connection
 from shared.db.rows import identifier_of
@@ -23,6 +24,10 @@ TABLES: dict[ResourceType, str] = {
     ResourceType.WORKFLOW: "workflows",
     ResourceType.LAUNCH_PLAN: "launch_plans",
 }
+
+
+class UnstorableText(ValueError):
+    """A spec holds text the store cannot keep (``\\u0000``); nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,10 @@ class EntityRepository:
         return _entity(kind, row) if row is not None else None
 
     async def insert(self, entity: NewEntity) -> StoredEntity | None:
-        """The stored entity, or None when its identifier is taken already."""
+        """The stored entity, or None when its identifier is taken already.
+
+        Raises ``UnstorableText`` for a spec holding a character PostgreSQL refuses.
+        """
         identifier = entity.identifier
         kind = identifier.resource_type
         columns = ["project", "domain", "name", "version", "digest", "spec", "spec_bytes"]
@@ -140,12 +148,17 @@ class EntityRepository:
             f"${n}::jsonb" if column in ("spec", "closure") else f"${n}"
             for n, column in enumerate(columns, start=1)
         )
-        row = await self._conn.fetchrow(
-            f"""INSERT INTO {TABLES[kind]} ({", ".join(columns)}) VALUES ({placeholders})
-                ON CONFLICT (project, domain, name, version) DO NOTHING
-                RETURNING {_columns(kind, spec=False, closure=False)}""",
-            *values,
-        )
+        try:
+            row = await self._conn.fetchrow(
+                f"""INSERT INTO {TABLES[kind]} ({", ".join(columns)}) VALUES ({placeholders})
+                    ON CONFLICT (project, domain, name, version) DO NOTHING
+                    RETURNING {_columns(kind, spec=False, closure=False)}""",
+                *values,
+            )
+        except asyncpg.UntranslatableCharacterError as exc:
+            raise UnstorableText(
+                "the spec contains a character PostgreSQL cannot store (\\u0000)"
+            ) from exc
         return _entity(kind, row) if row is not None else None
 
     async def newest(

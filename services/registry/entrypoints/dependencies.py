@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import asyncpg
 from fastapi import Depends, Request
 
 from services.registry.adapters.bundles import BundleStore
+from services.registry.bootstrap import RegistryServices, bootstrap
+from services.registry.service_layer.unit_of_work import RegistryUoWFactory
 from shared.service import ServiceRuntime
 from shared.settings import RegistrySettings
 
@@ -17,8 +18,17 @@ def _runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-def _pool(request: Request) -> asyncpg.Pool:
-    return _runtime(request).pool
+def _services(request: Request) -> RegistryServices:
+    """The registry wired to the runtime's adapters, once per app."""
+    services: RegistryServices | None = getattr(request.app.state, "registry", None)
+    if services is None:
+        services = bootstrap(_runtime(request))
+        request.app.state.registry = services
+    return services
+
+
+def _uow_factory(request: Request) -> RegistryUoWFactory:
+    return _services(request).uow_factory
 
 
 def _settings(request: Request) -> RegistrySettings:
@@ -28,9 +38,11 @@ def _settings(request: Request) -> RegistrySettings:
 
 
 def _bundles(request: Request) -> BundleStore:
-    return BundleStore(_runtime(request).store)
+    bundles = _services(request).bundles
+    assert bundles is not None, "the running registry has a bucket"
+    return bundles
 
 
-Pool = Annotated[asyncpg.Pool, Depends(_pool)]
+UoWFactory = Annotated[RegistryUoWFactory, Depends(_uow_factory)]
 Settings = Annotated[RegistrySettings, Depends(_settings)]
 Bundles = Annotated[BundleStore, Depends(_bundles)]

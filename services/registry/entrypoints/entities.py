@@ -14,13 +14,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+
+from services.registry.adapters.entities import EntityFilter, StoredEntity
 from services.registry.entrypoints.bodies import (
     media_type,
     parse_document,
     read_body,
     validated,
 )
-from services.registry.entrypoints.dependencies import Pool, Settings
+from services.registry.entrypoints.dependencies import Settings, UoWFactory
 from services.registry.entrypoints.duplicates import reject_duplicate_keys
 from services.registry.entrypoints.identifiers import identifier_of
 from services.registry.entrypoints.openapi import error_responses, request_body
@@ -37,15 +39,13 @@ from services.registry.entrypoints.representations import (
     WorkflowPage,
     WorkflowRegistration,
 )
+from services.registry.service_layer import launch_plan_state, queries, registration
 from services.registry.service_layer.errors import InvalidRequest, TooLarge
 from shared.db.paging import Page as StoredPage
 from shared.documents import Document
 from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier, ResourceType
 from shared.settings import RegistrySettings
-
-from services.registry.adapters.entities import EntityFilter, StoredEntity
-from services.registry.service_layer import launch_plan_state, queries, registration
 
 PATHS: dict[ResourceType, str] = {
     ResourceType.TASK: "/api/v1/tasks",
@@ -170,14 +170,14 @@ def _entity_response(request: Request, entity: StoredEntity) -> Response:
 
 
 async def _get(
-    request: Request, pool: Pool, kind: ResourceType, parts: tuple[str, str, str, str]
+    request: Request, uows: UoWFactory, kind: ResourceType, parts: tuple[str, str, str, str]
 ) -> Response:
-    entity = await queries.get_entity(pool, identifier_of(kind, *parts))
+    entity = await queries.get_entity(uows, identifier_of(kind, *parts))
     return _entity_response(request, entity)
 
 
 async def _list(
-    pool: Pool,
+    uows: UoWFactory,
     kind: ResourceType,
     where: EntityFilter,
     limit: int,
@@ -185,7 +185,7 @@ async def _list(
     include_spec: bool,
 ) -> Response:
     page = await queries.list_entities(
-        pool, kind, where, limit=limit, token=token, include_spec=include_spec
+        uows, kind, where, limit=limit, token=token, include_spec=include_spec
     )
     return _page_json(page)
 
@@ -205,7 +205,7 @@ tasks = APIRouter(prefix=PATHS[ResourceType.TASK], tags=["tasks"])
     responses=_REGISTER_RESPONSES,
     openapi_extra=request_body(TaskRegistration),
 )
-async def register_task(request: Request, pool: Pool, settings: Settings) -> JSONResponse:
+async def register_task(request: Request, uows: UoWFactory, settings: Settings) -> JSONResponse:
     document = await _document(request, settings)
     identifier, body = _checked_body(ResourceType.TASK, document)
     spec = validated(TaskRegistration, body).spec
@@ -218,7 +218,7 @@ async def register_task(request: Request, pool: Pool, settings: Settings) -> JSO
             f"its attempts, so it may be at most {limit} bytes (CONTRAIL_MAX_TASK_SPEC_BYTES)",
             [{"field": "spec", "message": f"at most {limit} bytes, not {size}"}],
         )
-    return _registered(await registration.register_task(pool, identifier, spec))
+    return _registered(await registration.register_task(uows, identifier, spec))
 
 
 @tasks.get(
@@ -228,7 +228,7 @@ async def register_task(request: Request, pool: Pool, settings: Settings) -> JSO
     responses=error_responses(400),
 )
 async def list_tasks(
-    pool: Pool,
+    uows: UoWFactory,
     project: ProjectQuery = None,
     domain: DomainQuery = None,
     name: NameQuery = None,
@@ -238,7 +238,7 @@ async def list_tasks(
     include_spec: IncludeSpec = False,
 ) -> Response:
     where = EntityFilter(project, domain, name, version)
-    return await _list(pool, ResourceType.TASK, where, limit, token, include_spec)
+    return await _list(uows, ResourceType.TASK, where, limit, token, include_spec)
 
 
 @tasks.get(
@@ -251,13 +251,13 @@ async def list_tasks(
 )
 async def get_task(
     request: Request,
-    pool: Pool,
+    uows: UoWFactory,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
-    return await _get(request, pool, ResourceType.TASK, (project, domain, name, version))
+    return await _get(request, uows, ResourceType.TASK, (project, domain, name, version))
 
 
 # --- workflows ---------------------------------------------------------------------------
@@ -276,11 +276,11 @@ workflows = APIRouter(prefix=PATHS[ResourceType.WORKFLOW], tags=["workflows"])
     responses=_REGISTER_RESPONSES,
     openapi_extra=request_body(WorkflowRegistration),
 )
-async def register_workflow(request: Request, pool: Pool, settings: Settings) -> JSONResponse:
+async def register_workflow(request: Request, uows: UoWFactory, settings: Settings) -> JSONResponse:
     document = await _document(request, settings)
     identifier, body = _checked_body(ResourceType.WORKFLOW, document)
     spec = validated(WorkflowRegistration, body).spec
-    return _registered(await registration.register_workflow(pool, identifier, spec))
+    return _registered(await registration.register_workflow(uows, identifier, spec))
 
 
 @workflows.get(
@@ -290,7 +290,7 @@ async def register_workflow(request: Request, pool: Pool, settings: Settings) ->
     responses=error_responses(400),
 )
 async def list_workflows(
-    pool: Pool,
+    uows: UoWFactory,
     project: ProjectQuery = None,
     domain: DomainQuery = None,
     name: NameQuery = None,
@@ -300,7 +300,7 @@ async def list_workflows(
     include_spec: IncludeSpec = False,
 ) -> Response:
     where = EntityFilter(project, domain, name, version)
-    return await _list(pool, ResourceType.WORKFLOW, where, limit, token, include_spec)
+    return await _list(uows, ResourceType.WORKFLOW, where, limit, token, include_spec)
 
 
 @workflows.get(
@@ -313,13 +313,13 @@ async def list_workflows(
 )
 async def get_workflow(
     request: Request,
-    pool: Pool,
+    uows: UoWFactory,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
-    return await _get(request, pool, ResourceType.WORKFLOW, (project, domain, name, version))
+    return await _get(request, uows, ResourceType.WORKFLOW, (project, domain, name, version))
 
 
 # --- launch plans --------------------------------------------------------------------------
@@ -338,11 +338,13 @@ launch_plans = APIRouter(prefix=PATHS[ResourceType.LAUNCH_PLAN], tags=["launch p
     responses=_REGISTER_RESPONSES,
     openapi_extra=request_body(LaunchPlanRegistration),
 )
-async def register_launch_plan(request: Request, pool: Pool, settings: Settings) -> JSONResponse:
+async def register_launch_plan(
+    request: Request, uows: UoWFactory, settings: Settings
+) -> JSONResponse:
     document = await _document(request, settings)
     identifier, body = _checked_body(ResourceType.LAUNCH_PLAN, document)
     spec = validated(LaunchPlanRegistration, body).spec
-    return _registered(await registration.register_launch_plan(pool, identifier, spec))
+    return _registered(await registration.register_launch_plan(uows, identifier, spec))
 
 
 @launch_plans.get(
@@ -352,7 +354,7 @@ async def register_launch_plan(request: Request, pool: Pool, settings: Settings)
     responses=error_responses(400),
 )
 async def list_launch_plans(
-    pool: Pool,
+    uows: UoWFactory,
     project: ProjectQuery = None,
     domain: DomainQuery = None,
     name: NameQuery = None,
@@ -363,7 +365,7 @@ async def list_launch_plans(
     include_spec: IncludeSpec = False,
 ) -> Response:
     where = EntityFilter(project, domain, name, version, state)
-    return await _list(pool, ResourceType.LAUNCH_PLAN, where, limit, token, include_spec)
+    return await _list(uows, ResourceType.LAUNCH_PLAN, where, limit, token, include_spec)
 
 
 @launch_plans.get(
@@ -376,20 +378,20 @@ async def list_launch_plans(
 )
 async def get_launch_plan(
     request: Request,
-    pool: Pool,
+    uows: UoWFactory,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
-    return await _get(request, pool, ResourceType.LAUNCH_PLAN, (project, domain, name, version))
+    return await _get(request, uows, ResourceType.LAUNCH_PLAN, (project, domain, name, version))
 
 
 async def _change_state(
-    pool: Pool, parts: tuple[str, str, str, str], state: LaunchPlanState
+    uows: UoWFactory, parts: tuple[str, str, str, str], state: LaunchPlanState
 ) -> Response:
     identifier = identifier_of(ResourceType.LAUNCH_PLAN, *parts)
-    entity = await launch_plan_state.change_state(pool, identifier, state)
+    entity = await launch_plan_state.change_state(uows, identifier, state)
     return Response(
         entity_json(entity), media_type="application/json", headers=_cache_headers(entity)
     )
@@ -405,14 +407,14 @@ async def _change_state(
 )
 async def activate_launch_plan(
     request: Request,
-    pool: Pool,
+    uows: UoWFactory,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
     parts = (project, domain, name, version)
-    return await _change_state(pool, parts, LaunchPlanState.ACTIVE)
+    return await _change_state(uows, parts, LaunchPlanState.ACTIVE)
 
 
 @launch_plans.post(
@@ -425,14 +427,14 @@ async def activate_launch_plan(
 )
 async def deactivate_launch_plan(
     request: Request,
-    pool: Pool,
+    uows: UoWFactory,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
     parts = (project, domain, name, version)
-    return await _change_state(pool, parts, LaunchPlanState.INACTIVE)
+    return await _change_state(uows, parts, LaunchPlanState.INACTIVE)
 
 
 ROUTERS = (tasks, workflows, launch_plans)

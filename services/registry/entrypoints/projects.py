@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from services.registry.adapters.projects import StoredProject
-from services.registry.entrypoints.dependencies import Pool
+from services.registry.entrypoints.dependencies import UoWFactory
 from services.registry.entrypoints.identifiers import check_project_and_domains
 from services.registry.entrypoints.openapi import error_responses
 from services.registry.entrypoints.representations import Project, ProjectCreate, ProjectPage
@@ -39,12 +39,12 @@ def _project(project: StoredProject) -> Project:
         **error_responses(400, 409),
     },
 )
-async def create_project(body: ProjectCreate, pool: Pool) -> JSONResponse:
+async def create_project(body: ProjectCreate, uows: UoWFactory) -> JSONResponse:
     check_project_and_domains(body.name, body.domains)
     if len(set(body.domains)) != len(body.domains):
         message = "domains are listed more than once"
         raise InvalidRequest(message, [{"field": "domains", "message": message}])
-    project, created = await service.create_project(pool, body.name, body.description, body.domains)
+    project, created = await service.create_project(uows, body.name, body.description, body.domains)
     return JSONResponse(
         _project(project).model_dump(mode="json"),
         status_code=201 if created else 200,
@@ -59,11 +59,11 @@ async def create_project(body: ProjectCreate, pool: Pool) -> JSONResponse:
     responses=error_responses(400),
 )
 async def list_projects(
-    pool: Pool,
+    uows: UoWFactory,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many items.")] = 50,
     token: Annotated[str | None, Query(description="The previous page's next_token.")] = None,
 ) -> ProjectPage:
-    page = await service.list_projects(pool, limit, token)
+    page = await service.list_projects(uows, limit, token)
     return ProjectPage(items=[_project(p) for p in page.items], next_token=page.next_token)
 
 
@@ -74,6 +74,6 @@ async def list_projects(
     responses=error_responses(404),
 )
 async def get_project(
-    pool: Pool, name: Annotated[str, Path(description="The project's name.")]
+    uows: UoWFactory, name: Annotated[str, Path(description="The project's name.")]
 ) -> Project:
-    return _project(await service.get_project(pool, name))
+    return _project(await service.get_project(uows, name))

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncpg
-
-from services.registry.adapters.entities import EntityRepository, StoredEntity
+from services.registry.adapters.entities import StoredEntity
 from services.registry.service_layer.errors import NotFound
 from services.registry.service_layer.events import state_changed
-from shared.db import transaction
+from services.registry.service_layer.unit_of_work import RegistryUoWFactory
 from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier, ResourceType
-from shared.outbox import OutboxMessage, enqueue
+from shared.outbox import OutboxMessage
 
 
 async def change_state(
-    pool: asyncpg.Pool, identifier: Identifier, state: LaunchPlanState
+    uow_factory: RegistryUoWFactory, identifier: Identifier, state: LaunchPlanState
 ) -> StoredEntity:
     """Set the launch plan's state; activating it deactivates the name's active version.
 
@@ -22,8 +20,8 @@ async def change_state(
     for the state it is already in changes nothing and writes no event.
     """
     assert identifier.resource_type is ResourceType.LAUNCH_PLAN
-    async with transaction(pool) as conn:
-        launch_plans = EntityRepository(conn)
+    async with uow_factory() as uow:
+        launch_plans = uow.entities
         await launch_plans.lock_launch_plan_name(
             identifier.project, identifier.domain, identifier.name
         )
@@ -37,8 +35,8 @@ async def change_state(
         if current.state is not state:
             await launch_plans.set_state(identifier, state)
             messages.append(state_changed(identifier, state))
-        if messages:
-            await enqueue(conn, messages)
+        await uow.outbox.add(messages)
         updated = await launch_plans.get(identifier)
+        await uow.commit()
     assert updated is not None
     return updated

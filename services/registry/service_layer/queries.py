@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncpg
+from services.registry.adapters.entities import EntityFilter, StoredEntity
 from services.registry.service_layer.errors import NotFound
+from services.registry.service_layer.unit_of_work import RegistryUoWFactory
 from shared.db.paging import Page, decode_token, page_of
 from shared.identifiers import Identifier, ResourceType
 
-from services.registry.adapters.entities import EntityFilter, EntityRepository, StoredEntity
 
-
-async def get_entity(pool: asyncpg.Pool, identifier: Identifier) -> StoredEntity:
+async def get_entity(uow_factory: RegistryUoWFactory, identifier: Identifier) -> StoredEntity:
     """The entity with its spec (and a workflow's closure)."""
-    async with pool.acquire() as conn:
-        entity = await EntityRepository(conn).get(identifier)
+    async with uow_factory(atomic=False) as uow:
+        entity = await uow.entities.get(identifier)
     if entity is None:
         kind = identifier.resource_type.value.replace("_", " ")
         raise NotFound(f"{kind} {identifier.urn} is not registered")
@@ -21,7 +20,7 @@ async def get_entity(pool: asyncpg.Pool, identifier: Identifier) -> StoredEntity
 
 
 async def list_entities(
-    pool: asyncpg.Pool,
+    uow_factory: RegistryUoWFactory,
     kind: ResourceType,
     where: EntityFilter,
     *,
@@ -31,8 +30,8 @@ async def list_entities(
 ) -> Page[StoredEntity]:
     """Entities of ``kind`` matching ``where``, newest first."""
     before = decode_token(token)
-    async with pool.acquire() as conn:
-        fetched = await EntityRepository(conn).newest(
+    async with uow_factory(atomic=False) as uow:
+        fetched = await uow.entities.newest(
             kind, where, limit=limit + 1, before_id=before, spec=include_spec
         )
     return page_of(fetched, limit, lambda entity: entity.id)

@@ -14,11 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from pydantic import BaseModel
 
-from services.registry.adapters.entities import EntityRepository, NewEntity, StoredEntity
-from services.registry.adapters.projects import ProjectRepository
+from services.registry.adapters.entities import NewEntity, StoredEntity, UnstorableText
 from services.registry.domain.compiler import compile_workflow, direct_references
 from services.registry.domain.diff import spec_differences
 from services.registry.domain.errors import CompilationFailed, CompileError
@@ -31,10 +29,8 @@ from services.registry.service_layer.errors import (
 )
 from services.registry.service_layer.events import registered
 from services.registry.service_layer.projects import check_domain, ensure_project
-from shared.db import transaction
-from shared.db.pool import Connection
+from services.registry.service_layer.unit_of_work import RegistryUnitOfWork, RegistryUoWFactory
 from shared.identifiers import Identifier, ResourceType
-from shared.outbox import enqueue
 from shared.specs import (
     LaunchPlanSpec,
     TaskSpec,
@@ -71,28 +67,30 @@ class _Submitted:
         return cls(identifier, spec, spec_bytes, hashlib.sha256(spec_bytes).hexdigest())
 
 
-async def register_task(pool: asyncpg.Pool, identifier: Identifier, spec: TaskSpec) -> Registration:
+async def register_task(
+    uow_factory: RegistryUoWFactory, identifier: Identifier, spec: TaskSpec
+) -> Registration:
     submitted = _Submitted.of(identifier, spec)
-    async with pool.acquire() as conn:
-        if (outcome := await _already_registered(conn, submitted)) is not None:
+    async with uow_factory(atomic=False) as uow:
+        if (outcome := await _already_registered(uow, submitted)) is not None:
             return outcome
     return await _store(
-        pool, submitted, NewEntity(identifier, submitted.digest, submitted.spec_bytes)
+        uow_factory, submitted, NewEntity(identifier, submitted.digest, submitted.spec_bytes)
     )
 
 
 async def register_workflow(
-    pool: asyncpg.Pool, identifier: Identifier, spec: WorkflowSpec
+    uow_factory: RegistryUoWFactory, identifier: Identifier, spec: WorkflowSpec
 ) -> Registration:
     """Compile ``spec`` against the tasks and workflows it references, then store both."""
     submitted = _Submitted.of(identifier, spec)
-    async with pool.acquire() as conn:
-        if (outcome := await _already_registered(conn, submitted)) is not None:
+    async with uow_factory(atomic=False) as uow:
+        if (outcome := await _already_registered(uow, submitted)) is not None:
             return outcome
         task_ids, workflow_ids = direct_references(
             spec, identifier.project, identifier.domain, identifier.version
         )
-        entities = EntityRepository(conn)
+        entities = uow.entities
         task_specs = await entities.task_specs(task_ids)
         closures = await entities.workflow_closures(workflow_ids)
     tasks = {ref: TaskSpec.model_validate_json(raw) for ref, raw in task_specs.items()}
@@ -104,11 +102,11 @@ async def register_workflow(
     entity = NewEntity(
         identifier, submitted.digest, submitted.spec_bytes, closure_bytes=canonical_json(closure)
     )
-    return await _store(pool, submitted, entity)
+    return await _store(uow_factory, submitted, entity)
 
 
 async def register_launch_plan(
-    pool: asyncpg.Pool, identifier: Identifier, spec: LaunchPlanSpec
+    uow_factory: RegistryUoWFactory, identifier: Identifier, spec: LaunchPlanSpec
 ) -> Registration:
     """Check ``spec`` against its (registered) workflow's interface, then store it, inactive."""
     submitted = _Submitted.of(identifier, spec)
@@ -118,10 +116,10 @@ async def register_launch_plan(
             message, [{"field": "spec.workflow.resource_type", "message": message}]
         )
     workflow_id = spec.workflow.resolve(identifier.project, identifier.domain, identifier.version)
-    async with pool.acquire() as conn:
-        if (outcome := await _already_registered(conn, submitted)) is not None:
+    async with uow_factory(atomic=False) as uow:
+        if (outcome := await _already_registered(uow, submitted)) is not None:
             return outcome
-        workflow = await EntityRepository(conn).get(workflow_id, closure=False)
+        workflow = await uow.entities.get(workflow_id, closure=False)
     if workflow is None:
         raise NotFound(
             f"workflow {workflow_id.urn} is not registered; register it before its launch plans",
@@ -132,20 +130,22 @@ async def register_launch_plan(
     if errors:
         raise _rejected(f"launch plan {identifier.name!r} does not fit its workflow", errors)
     entity = NewEntity(identifier, submitted.digest, submitted.spec_bytes, workflow_id=workflow.id)
-    return await _store(pool, submitted, entity)
+    return await _store(uow_factory, submitted, entity)
 
 
 def _rejected(message: str, errors: list[CompileError]) -> CompileRejected:
     return CompileRejected(message, [error.as_dict() for error in errors])
 
 
-async def _already_registered(conn: Connection, submitted: _Submitted) -> Registration | None:
+async def _already_registered(
+    uow: RegistryUnitOfWork, submitted: _Submitted
+) -> Registration | None:
     """The outcome when the identifier is taken (or its domain refused), else None."""
     identifier = submitted.identifier
-    existing = await EntityRepository(conn).get(identifier, closure=False)
+    existing = await uow.entities.get(identifier, closure=False)
     if existing is not None:
         return _same_or_conflict(existing, submitted)
-    project = await ProjectRepository(conn).get(identifier.project)
+    project = await uow.projects.get(identifier.project)
     if project is not None:
         check_domain(project, identifier.domain)
     return None
@@ -165,20 +165,22 @@ def _same_or_conflict(existing: StoredEntity, submitted: _Submitted) -> Registra
     )
 
 
-async def _store(pool: asyncpg.Pool, submitted: _Submitted, entity: NewEntity) -> Registration:
+async def _store(
+    uow_factory: RegistryUoWFactory, submitted: _Submitted, entity: NewEntity
+) -> Registration:
     identifier = submitted.identifier
-    async with transaction(pool) as conn:
-        await ensure_project(conn, identifier.project, identifier.domain)
-        entities = EntityRepository(conn)
+    async with uow_factory() as uow:
+        await ensure_project(uow, identifier.project, identifier.domain)
         try:
-            stored = await entities.insert(entity)
-        except asyncpg.UntranslatableCharacterError as exc:
-            message = "the spec contains a character PostgreSQL cannot store (\\u0000)"
+            stored = await uow.entities.insert(entity)
+        except UnstorableText as exc:
+            message = str(exc)
             raise InvalidRequest(message, [{"field": "spec", "message": message}]) from exc
         if stored is None:
             # Registered concurrently since we looked: the same rules apply.
-            existing = await entities.get(identifier, closure=False)
+            existing = await uow.entities.get(identifier, closure=False)
             assert existing is not None
             return _same_or_conflict(existing, submitted)
-        await enqueue(conn, [registered(identifier, submitted.digest)])
+        await uow.outbox.add([registered(identifier, submitted.digest)])
+        await uow.commit()
     return Registration(identifier, submitted.digest, created=True)
