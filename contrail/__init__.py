@@ -52,8 +52,9 @@ if TYPE_CHECKING:
     from contrail.bundle import ArchiveError, BundleError
     from contrail.config import ConfigError
     from contrail.loader import UserCodeError
+    from contrail.registration import RegistrationFailed
     from contrail.remote import Remote
-    from contrail.run import RegistrationFailed, Run, RunNotDone
+    from contrail.run import Run, RunNotDone
 
 __version__ = "0.1.0"
 
@@ -111,7 +112,7 @@ _LAZY = {
     "Remote": "contrail.remote",
     "Run": "contrail.run",
     "RunNotDone": "contrail.run",
-    "RegistrationFailed": "contrail.run",
+    "RegistrationFailed": "contrail.registration",
     "ConfigError": "contrail.config",
     "UserCodeError": "contrail.loader",
     "BundleError": "contrail.bundle",
