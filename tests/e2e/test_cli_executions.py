@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from shared.settings import StackSettings
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +114,13 @@ def chatty_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _project() -> str:
-    return f"e2e-{uuid.uuid4().hex[:10]}"
+    """A new project, created as a user creates one (projects are never made implicitly)."""
+    from contrail.remote import Remote
+
+    name = f"e2e-{uuid.uuid4().hex[:10]}"
+    with Remote(StackSettings().gateway_url) as remote:
+        remote.create_project(name)
+    return name
 
 
 def _json(result: Result) -> Any:
@@ -122,14 +128,33 @@ def _json(result: Result) -> Any:
     return json.loads(result.stdout)
 
 
-def _until(run: Run, project: str, name: str, phases: set[str], timeout: float = 60) -> Any:
-    """``get execution NAME -o json`` until its phase is one of ``phases``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        document = _json(run("get", "execution", name, "--project", project, "-o", "json"))
-        if document["phase"] in phases or time.monotonic() > deadline:
-            return document
-        time.sleep(0.3)
+def _until(
+    run: Run,
+    project: str,
+    name: str,
+    phases: set[str],
+    timeout: float = 60,
+    *,
+    until: Callable[[Any], bool] | None = None,
+) -> Any:
+    """``get execution NAME -o json`` once its phase is one of ``phases`` (and ``until``
+    holds of it); fails showing the last document if that does not happen in ``timeout`` s."""
+    return eventually(
+        lambda: _json(run("get", "execution", name, "--project", project, "-o", "json")),
+        lambda document: document["phase"] in phases and (until is None or until(document)),
+        timeout=timeout,
+        interval=0.3,
+        what=f"{name} {'/'.join(sorted(phases))}",
+    )
+
+
+def _attempts(document: Any) -> list[str]:
+    """``n0#1 RUNNING``: the attempts of an execution document's nodes."""
+    return [
+        f"{node['node_path']}#{attempt['attempt']} {attempt['phase']}"
+        for node in document.get("nodes", [])
+        for attempt in node.get("attempts", [])
+    ]
 
 
 def test_run_remote_wait_get_and_events(run: Run) -> None:
@@ -272,13 +297,18 @@ def test_logs_and_abort(run: Run, chatty_file: Path) -> None:
     followed = run("logs", "slow1", "--node", "n0", "--follow", "--project", project, timeout=60)
     assert followed.stdout.splitlines() == ["tick 0", "tick 1", "tick 2"]
 
+    # A 30 s task, aborted once its attempt runs on a worker.
     doomed = run("launch", "flows.slow.slow", "-i", "seconds=10", "-p", project)
-    _until(run, project, doomed.execution, {"RUNNING"})
+    _until(
+        run, project, doomed.execution, {"RUNNING"},
+        until=lambda document: _attempts(document) == ["n0#1 RUNNING"],
+    )  # fmt: skip
     aborted = run("abort", doomed.execution, "--cause", "not needed", "--project", project)
     assert aborted.code == 0, aborted.stderr
     document = _until(run, project, doomed.execution, {"ABORTED", "FAILED", "SUCCEEDED"}, 30)
-    assert document["phase"] == "ABORTED"
+    assert document["phase"] == "ABORTED", document
     assert "not needed" in document["error"]["message"]
+    assert _attempts(document) == ["n0#1 ABORTED"], document
 
 
 def test_remote_run_from_python(stack: StackSettings) -> None:
