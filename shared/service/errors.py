@@ -6,16 +6,56 @@ body is always ``{"error": {"code", "message", "details"}}`` (see
 ``code``, FastAPI's request validation is a 400 ``invalid_request`` naming each
 field, an unknown route or method keeps its status, and anything unexpected is
 a 500 ``internal_error`` (logged with its traceback by the server).
+
+The OpenAPI document says the same: ``error_responses`` documents a route's
+error statuses with ``ErrorBody``, and the 422 FastAPI would document for
+invalid parameters is the 400 the handler answers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import ServiceError, error_body
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["not_found"], description="Machine-readable; clients match on it.")
+    message: str
+    details: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="One item per fault, naming what is at fault: invalid_request "
+        "{field, message}; invalid_inputs {input, code, message}; compile_error "
+        "{code, node, input, message}; conflict {path, registered, submitted, change}.",
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error a Contrail service answers."""
+
+    error: ErrorDetail
+
+
+# JSON whatever the route's own media type (a log is text/plain; its errors are not).
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+def error_responses(
+    descriptions: Mapping[int, str], *statuses: int
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route answering ``statuses``, described by a service's table."""
+    return {
+        status: {"description": descriptions[status], "content": _ERROR_CONTENT}
+        for status in statuses
+    }
+
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -67,8 +107,35 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every error of ``app`` with the one error body."""
+    """Answer every error of ``app`` with the one error body, and document it so."""
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with ``ErrorBody`` in its components and invalid parameters as a 400."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ErrorBody, ErrorDetail):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema.pop("$defs", None)
+        schemas.setdefault(model.__name__, schema)
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None:
+                responses.setdefault(
+                    "400", {"description": "Invalid parameters or body", "content": _ERROR_CONTENT}
+                )
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document

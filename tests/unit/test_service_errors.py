@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from services.launcher.adapters.registry import RegistryClient, RegistryUnavailable
 from services.launcher.service_layer import errors as launcher_errors
 from services.launcher.service_layer.launch import Target, resolve_inputs
+from services.openapi import document
 from services.registry.domain.errors import CompilationFailed, CompileError
 from services.registry.service_layer import errors as registry_errors
 from shared.errors import ServiceError
@@ -210,3 +211,29 @@ async def test_a_registry_that_fails_or_is_unreachable_is_a_503_for_the_launcher
             503,
             {"error": {"code": "unavailable", "message": message}},
         )
+
+
+@pytest.mark.parametrize("service", ["registry", "launcher", "notifier", "metrics"])
+def test_the_openapi_documents_say_the_one_error_body(service: str) -> None:
+    spec = document(service)
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+
+    assert "ErrorBody" in spec["components"]["schemas"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (path, method)
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    assert response["content"]["application/json"]["schema"] == error, (
+                        path,
+                        method,
+                        status,
+                    )
+
+
+def test_the_launcher_documents_the_errors_of_a_launch() -> None:
+    create = document("launcher")["paths"]["/api/v1/executions"]["post"]
+
+    assert {"400", "404", "409", "413", "503"} <= set(create["responses"])

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from services.launcher.adapters import execution_queries as queries
 from services.launcher.adapters.logs import read_log
+from services.launcher.bootstrap import LauncherServices
 from services.launcher.domain import Abort, ExecutionState
 from services.launcher.domain.plan import UnknownNode, plan_of
 from services.launcher.entrypoints.representations import (
@@ -25,16 +26,23 @@ from services.launcher.entrypoints.representations import (
     NodeExecution,
     NodeList,
 )
-from services.launcher.entrypoints.wiring import LauncherServices
 from services.launcher.service_layer.errors import AttemptNotFound, ExecutionNotFound
 from services.launcher.service_layer.launch import EntityChoice, LaunchRequest, execution_key
 from shared.events.catalogue import ExecutionError
 from shared.identifiers import Identifier
 from shared.phases import ExecutionPhase
+from shared.service.errors import error_responses
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 
 FOLLOW_POLL_SECONDS = 0.5
+_ERRORS = {
+    400: "invalid_inputs (one detail per bad input) or invalid_request (names, parameters)",
+    404: "No such launch plan, workflow, task, execution or attempt",
+    409: "An execution of that name exists in the project and domain",
+    413: "The inputs are over CONTRAIL_MAX_INPUTS_BYTES",
+    503: "The registry is unavailable",
+}
 
 
 def services(request: Request) -> LauncherServices:
@@ -100,6 +108,7 @@ async def _created(svc: LauncherServices, key: str) -> JSONResponse:
     summary="Launch an execution",
     description="From a launch plan, a workflow (its default launch plan) or a task. "
     "400 invalid_inputs lists each bad input; 404 for an unknown target; 409 for a taken name.",
+    responses=error_responses(_ERRORS, 400, 404, 409, 413, 503),
 )
 async def create_execution(body: CreateExecution, svc: Services) -> JSONResponse:
     def choice(value: Any) -> EntityChoice | None:
@@ -119,7 +128,12 @@ async def create_execution(body: CreateExecution, svc: Services) -> JSONResponse
     return await _created(svc, state.execution.key)
 
 
-@router.get("", response_model=ExecutionPage, summary="List executions, newest first")
+@router.get(
+    "",
+    response_model=ExecutionPage,
+    summary="List executions, newest first",
+    responses=error_responses(_ERRORS, 400),
+)
 async def list_executions(
     svc: Services,
     project: str | None = None,
@@ -139,7 +153,12 @@ async def list_executions(
     return ExecutionPage(items=[_execution(svc, row) for row in rows], next_token=next_token)
 
 
-@router.get("/{project}/{domain}/{name}", response_model=Execution, summary="Get an execution")
+@router.get(
+    "/{project}/{domain}/{name}",
+    response_model=Execution,
+    summary="Get an execution",
+    responses=error_responses(_ERRORS, 404),
+)
 async def get_execution(project: str, domain: str, name: str, svc: Services) -> Execution:
     return _execution(svc, await _row(svc, execution_key(project, domain, name)))
 
@@ -148,6 +167,7 @@ async def get_execution(project: str, domain: str, name: str, svc: Services) -> 
     "/{project}/{domain}/{name}/nodes",
     response_model=NodeList,
     summary="Node executions and their task attempts",
+    responses=error_responses(_ERRORS, 404),
 )
 async def list_nodes(project: str, domain: str, name: str, svc: Services) -> NodeList:
     key = execution_key(project, domain, name)
@@ -215,6 +235,7 @@ async def _attempt_state(
     summary="An attempt's stdout or stderr",
     description="The text so far; with follow=true a chunked stream that ends with the attempt.",
     response_class=PlainTextResponse,
+    responses=error_responses(_ERRORS, 400, 404),
 )
 async def attempt_logs(
     project: str,
@@ -260,6 +281,7 @@ async def attempt_logs(
     response_model=Execution,
     summary="Abort an execution",
     description="Running attempts are terminated; the execution ends ABORTED.",
+    responses=error_responses(_ERRORS, 404),
 )
 async def abort_execution(
     project: str, domain: str, name: str, svc: Services, body: AbortBody | None = None
@@ -278,6 +300,7 @@ async def abort_execution(
     status_code=201,
     response_model=Created,
     summary="Run the same inputs as a new execution",
+    responses=error_responses(_ERRORS, 400, 404, 409),
 )
 async def relaunch_execution(
     project: str, domain: str, name: str, svc: Services, body: NewName | None = None
@@ -290,6 +313,7 @@ async def relaunch_execution(
     status_code=201,
     response_model=Created,
     summary="Re-run an execution, reusing the outputs of the nodes that succeeded",
+    responses=error_responses(_ERRORS, 400, 404, 409),
 )
 async def recover_execution(
     project: str, domain: str, name: str, svc: Services, body: NewName | None = None

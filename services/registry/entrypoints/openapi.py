@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from services.registry.entrypoints.representations import ErrorBody
+from shared.service.errors import error_responses as _error_responses
 
 _ERRORS: dict[int, str] = {
     400: "Invalid request, identifier or spec, or it does not compile",
@@ -27,7 +27,7 @@ _ERRORS: dict[int, str] = {
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for the error statuses an endpoint answers."""
-    return {status: {"model": ErrorBody, "description": _ERRORS[status]} for status in statuses}
+    return _error_responses(_ERRORS, *statuses)
 
 
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -58,26 +58,7 @@ def document_request_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> 
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for name, schema in definitions.get("$defs", {}).items():
                 schemas.setdefault(name, schema)
-            _answer_validation_errors_with_400(document)
             app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _answer_validation_errors_with_400(document: dict[str, Any]) -> None:
-    """FastAPI documents 422 for invalid parameters; Contrail answers them with 400."""
-    for operations in document.get("paths", {}).values():
-        for operation in operations.values():
-            responses = operation.get("responses", {})
-            if responses.pop("422", None) is not None:
-                responses.setdefault(
-                    "400", {"description": _ERRORS[400], "content": _error_content()}
-                )
-    schemas = document.get("components", {}).get("schemas", {})
-    for unused in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-
-
-def _error_content() -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}

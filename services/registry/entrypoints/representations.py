@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
@@ -158,22 +158,3 @@ class UploadLocation(BaseModel):
 
 class DownloadLocation(BaseModel):
     url: str = Field(description="Presigned GET, valid for an hour.")
-
-
-# --- errors -----------------------------------------------------------------------
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(examples=["compile_error"])
-    message: str
-    details: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description="compile_error: {code, node, input, message}; conflict: {path, registered, "
-        "submitted}; invalid_request: {field, message}.",
-    )
-
-
-class ErrorBody(BaseModel):
-    """Every error the registry answers."""
-
-    error: ErrorDetail
