@@ -51,7 +51,7 @@ from contrail.remote import Execution, ExecutionError, NodeExecution, Remote
 from shared.identifiers import ResourceType, bad_names
 from shared.literals import render
 from shared.phases import ExecutionPhase
-from shared.specs import TypedInterface
+from shared.specs import LaunchPlanSpec, TaskSpec, TypedInterface, WorkflowSpec
 
 NameArgument = Annotated[str, typer.Argument(help="The execution's name.")]
 
@@ -398,6 +398,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_GET_COMMANDS = {ResourceType.TASK: "tasks", ResourceType.LAUNCH_PLAN: "launchplans"}
+
+
+def newest_version(remote: Remote, config: Config, kind: ResourceType, name: str) -> str:
+    """The newest registered version of task or launch plan ``name``.
+
+    Raises ``NotFound`` naming what is missing (the project, when it is the project).
+    """
+    found = remote.list_entities(kind, config.project, config.domain, name=name, limit=1)
+    if not found:
+        require_project(remote, config.project)
+        raise NotFound(
+            f"no {kind.value.replace('_', ' ')} named {name} in project {config.project}, "
+            f"domain {config.domain} (see `contrail get {_GET_COMMANDS[kind]}`)",
+            status=404,
+            code="not_found",
+        )
+    return found[0].identifier.version
+
+
 def launch_plan_interface(
     remote: Remote, config: Config, name: str, version: str | None
 ) -> tuple[str, TypedInterface, set[str]]:
@@ -405,21 +425,7 @@ def launch_plan_interface(
 
     ``version`` None: the newest registered. Raises ``NotFound`` naming what is missing.
     """
-    from shared.specs import LaunchPlanSpec, WorkflowSpec
-
-    if version is None:
-        found = remote.list_entities(
-            ResourceType.LAUNCH_PLAN, config.project, config.domain, name=name, limit=1
-        )
-        if not found:
-            require_project(remote, config.project)
-            raise NotFound(
-                f"no launch plan named {name} in project {config.project}, "
-                f"domain {config.domain} (see `contrail get launchplans`)",
-                status=404,
-                code="not_found",
-            )
-        version = found[0].identifier.version
+    version = version or newest_version(remote, config, ResourceType.LAUNCH_PLAN, name)
     entity = remote.get_launch_plan(config.project, config.domain, name, version)
     try:
         plan = LaunchPlanSpec.model_validate(entity.spec or {})
@@ -433,8 +439,6 @@ def launch_plan_interface(
 
 def output_types(remote: Remote, execution: Execution) -> dict[str, str]:
     """The rendered types of the workflow's outputs (empty when they can't be fetched)."""
-    from shared.specs import WorkflowSpec
-
     workflow = execution.workflow or {}
     try:
         entity = remote.get_workflow(
@@ -456,21 +460,7 @@ def task_interface(
     remote: Remote, config: Config, name: str, version: str | None
 ) -> tuple[str, TypedInterface]:
     """The version and interface of task ``name`` (``version`` None: the newest registered)."""
-    from shared.specs import TaskSpec
-
-    if version is None:
-        found = remote.list_entities(
-            ResourceType.TASK, config.project, config.domain, name=name, limit=1
-        )
-        if not found:
-            require_project(remote, config.project)
-            raise NotFound(
-                f"no task named {name} in project {config.project}, "
-                f"domain {config.domain} (see `contrail get tasks`)",
-                status=404,
-                code="not_found",
-            )
-        version = found[0].identifier.version
+    version = version or newest_version(remote, config, ResourceType.TASK, name)
     entity = remote.get_task(config.project, config.domain, name, version)
     try:
         spec = TaskSpec.model_validate(entity.spec or {})

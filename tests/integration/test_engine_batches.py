@@ -18,7 +18,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.launcher.adapters.executions import ExecutionRepository
+from services.launcher.adapters.executions import ExecutionCaches, ExecutionRepository
+from services.launcher.adapters.unit_of_work import postgres_uow_factory
 from services.launcher.domain import MachineSettings
 from services.launcher.service_layer.engine import Engine
 from shared.db import create_pool, transaction
@@ -72,12 +73,17 @@ def two_naps() -> WorkflowSpec:
 
 
 @pytest.fixture
-async def engine(stack: StackSettings) -> AsyncIterator[Engine]:
+async def pool(stack: StackSettings) -> AsyncIterator[asyncpg.Pool]:
     pool: asyncpg.Pool = await create_pool(stack, "launcher")
     try:
-        yield Engine(ExecutionRepository(), MachineSettings(), pool)
+        yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+def engine(pool: asyncpg.Pool) -> Engine:
+    return Engine(postgres_uow_factory(pool, ExecutionCaches()), MachineSettings())
 
 
 async def running(launcher: Launcher, project: str) -> dict[str, Any]:
@@ -170,21 +176,24 @@ async def test_one_batch_ends_two_executions_each_event_once_at_the_reported_tim
 
 
 async def test_applied_report_ids_are_claimed_once_and_forgotten_after_retention(
-    engine: Engine,
+    pool: asyncpg.Pool,
 ) -> None:
     old, recent = str(uuid.uuid4()), str(uuid.uuid4())
-    async with transaction(engine.pool) as conn:
-        assert await engine.repository.claim_reports(conn, [old, recent, old]) == {old, recent}
-        assert await engine.repository.claim_reports(conn, [old, recent]) == set()
-    await engine.pool.execute(
+    caches = ExecutionCaches()
+    async with transaction(pool) as conn:
+        executions = ExecutionRepository(conn, caches)
+        assert await executions.claim_reports([old, recent, old]) == {old, recent}
+        assert await executions.claim_reports([old, recent]) == set()
+    await pool.execute(
         "UPDATE applied_reports SET applied_at = now() - interval '2 days' WHERE report_id = $1",
         old,
     )
 
-    forgotten = await engine.repository.forget_reports(
-        engine.pool, datetime.now(UTC) - timedelta(days=1)
-    )
+    async with pool.acquire() as conn:
+        forgotten = await ExecutionRepository(conn, caches).forget_reports(
+            datetime.now(UTC) - timedelta(days=1)
+        )
 
     assert forgotten >= 1
-    async with transaction(engine.pool) as conn:
-        assert await engine.repository.claim_reports(conn, [old, recent]) == {old}
+    async with transaction(pool) as conn:
+        assert await ExecutionRepository(conn, caches).claim_reports([old, recent]) == {old}

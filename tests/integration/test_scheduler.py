@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,14 +18,16 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.launcher.adapters.executions import ExecutionRepository
+from services.launcher.adapters.executions import ExecutionCaches
 from services.launcher.adapters.registry import RegistryClient
-from services.launcher.adapters.schedules import RegistryLaunchPlans, ScheduleRepository
+from services.launcher.adapters.schedules import RegistryLaunchPlans, ScheduleRow
+from services.launcher.adapters.unit_of_work import postgres_uow_factory
 from services.launcher.domain import MachineSettings
 from services.launcher.domain.schedule import CatchUp, tick_execution_name
 from services.launcher.service_layer.engine import Engine
 from services.launcher.service_layer.launch import Launcher
 from services.launcher.service_layer.scheduler import SCHEDULE_LABEL, Scheduler, kickoff_value
+from services.launcher.service_layer.unit_of_work import LauncherUoWFactory
 from shared.db import create_pool
 from shared.identifiers import Identifier, ResourceType
 from shared.literals import DATETIME, STR
@@ -40,6 +41,7 @@ from shared.specs import (
     Variable,
     WorkflowSpec,
 )
+from tests.eventually import eventually_async
 from tests.integration.launcher_support import hello_task, open_launcher
 from tests.integration.registry_support import (
     Registry,
@@ -109,24 +111,26 @@ class Harness:
     """The scheduler's service layer, wired as the launcher wires it, on its schema."""
 
     pool: asyncpg.Pool
+    uow_factory: LauncherUoWFactory
     launcher: Launcher
     registry: RegistryLaunchPlans
-    schedules: ScheduleRepository
 
     def scheduler(self, catch_up: CatchUp = CatchUp.LATEST) -> Scheduler:
-        return Scheduler(self.pool, self.launcher, self.registry, self.schedules, catch_up=catch_up)
+        return Scheduler(self.uow_factory, self.launcher, self.registry, catch_up=catch_up)
+
+    async def schedule(self, lp: Identifier) -> ScheduleRow | None:
+        """The launcher's schedule row of ``lp``, if any."""
+        async with self.uow_factory(atomic=False) as uow:
+            return await uow.schedules.get(lp)
 
     async def scheduled(self, lp: Identifier, present: bool = True, timeout: float = 60.0) -> Any:
         """The launcher's schedule row of ``lp`` once it is there (or gone)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            row = await self.schedules.get(self.pool, lp)
-            if (row is not None) == present:
-                return row
-            if time.monotonic() > deadline:
-                state = "scheduled" if present else "unscheduled"
-                raise TimeoutError(f"{lp.urn} not {state} within {timeout}s")
-            await asyncio.sleep(0.1)
+        return await eventually_async(
+            lambda: self.schedule(lp),
+            lambda row: (row is not None) == present,
+            timeout=timeout,
+            what=f"{lp.urn} {'scheduled' if present else 'unscheduled'}",
+        )
 
     async def executions(self, project: str, since: datetime | None = None) -> list[asyncpg.Record]:
         """The scheduled executions of ``project`` (ticks at or after ``since``), by tick."""
@@ -145,11 +149,12 @@ class Harness:
 @pytest.fixture
 async def harness(stack: StackSettings) -> AsyncIterator[Harness]:
     pool = await create_pool(stack, "launcher")
-    engine = Engine(ExecutionRepository(), MachineSettings(), pool)
+    uow_factory = postgres_uow_factory(pool, ExecutionCaches())
+    engine = Engine(uow_factory, MachineSettings())
     registry_client = RegistryClient(stack.gateway_url)
     launch_plans = RegistryLaunchPlans(stack.gateway_url)
     try:
-        yield Harness(pool, Launcher(engine, registry_client), launch_plans, ScheduleRepository())
+        yield Harness(pool, uow_factory, Launcher(engine, registry_client), launch_plans)
     finally:
         await launch_plans.close()
         await registry_client.close()
@@ -198,7 +203,7 @@ async def test_a_tick_fires_one_execution_with_its_name_and_kickoff_input(
     assert execution["labels"] == {SCHEDULE_LABEL: "true"}
     assert done["phase"] == "SUCCEEDED", done
     assert done["outputs"] == {"o0": "hello cron"}
-    row = await harness.schedules.get(harness.pool, lp)
+    row = await harness.schedule(lp)
     assert row is not None
     assert row.last_tick == base
     assert row.last_error is None
@@ -230,7 +235,7 @@ async def test_a_tick_fired_twice_or_after_a_restart_creates_one_execution(
         assert [(f.tick, f.created) for f in again] == [(base, False)]
         stored = await harness.executions(lp.project, at(base, -1))
         assert [r["name"] for r in stored] == [tick_execution_name(lp, base)]
-        row = await harness.schedules.get(harness.pool, lp)
+        row = await harness.schedule(lp)
         assert row is not None
         assert row.last_tick == base
 
@@ -279,7 +284,7 @@ async def test_deactivation_stops_the_ticks(stack: StackSettings, harness: Harne
         assert await scheduler.fire_due(at(base, 30), project=lp.project) == []
         # An activation replayed from Kafka does not bring an inactive plan back.
         assert not await scheduler.activated(lp, base)
-        assert await harness.schedules.get(harness.pool, lp) is None
+        assert await harness.schedule(lp) is None
         assert [r["scheduled_at"] for r in await harness.executions(lp.project, base)] == [base]
 
 
@@ -299,14 +304,11 @@ async def test_reactivation_after_deactivation_fires_again(
 async def test_the_launcher_fires_a_real_tick(stack: StackSettings, harness: Harness) -> None:
     """Waits for the next minute (at most ~60 s) and the stack's own scheduler loop."""
     async with every_minute(stack, harness) as (lp, _):
-        row = await harness.schedules.get(harness.pool, lp)
+        row = await harness.schedule(lp)
         assert row is not None
-        deadline = time.monotonic() + 75
-        stored: list[asyncpg.Record] = []
-        while not stored:
-            assert time.monotonic() < deadline, "no tick fired within 75 s"
-            await asyncio.sleep(0.5)
-            stored = await harness.executions(lp.project)
+        stored = await eventually_async(
+            lambda: harness.executions(lp.project), timeout=75, interval=0.5, what="a tick fired"
+        )
         tick = stored[0]["scheduled_at"]
         assert tick > row.active_since
         assert (tick.second, tick.microsecond) == (0, 0)
@@ -318,6 +320,7 @@ async def test_the_launcher_fires_a_real_tick(stack: StackSettings, harness: Har
             done = await launcher.wait(execution, TERMINAL, timeout=60)
         assert done["phase"] == "SUCCEEDED", done
         assert datetime.fromisoformat(done["scheduled_at"]) == tick
-        # The loop keeps the tick recorded: it does not fire it again.
+        # The loop keeps the tick recorded: it does not fire it again (watched for 2 s,
+        # more than a round of the stack's scheduler loop).
         await asyncio.sleep(2)
         assert len(await harness.executions(lp.project)) == 1

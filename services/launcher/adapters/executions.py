@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from services.launcher.domain import ExecutionState, NodeState, StopReason
+from services.launcher.domain import ExecutionState, Literals, NodeState, StopReason
 from shared.db.pool import Connection
 from shared.events.catalogue import ExecutionError
 from shared.identifiers import ExecutionIdentifier, Identifier
@@ -105,18 +105,37 @@ def _model_json(model: Any) -> str | None:
     return None if model is None else str(model.model_dump_json())
 
 
-class ExecutionRepository:
-    """Reads and writes executions, their nodes, heartbeats and the task cache."""
+class ExecutionCaches:
+    """What the process remembers across transactions: recent states, closures by digest."""
 
     def __init__(self) -> None:
         self.states = StateCache()
         self.closures = ClosureCache()
 
+
+class ExecutionRepository:
+    """Reads and writes executions, their nodes, heartbeats and the task cache, on one
+    connection (the unit of work's).
+
+    The states it stores are remembered in ``caches`` once ``committed()`` says
+    the transaction committed, so a rolled-back state is never taken for current.
+    """
+
+    def __init__(self, conn: Connection, caches: ExecutionCaches) -> None:
+        self._conn = conn
+        self._caches = caches
+        self._stored: list[tuple[str, int, ExecutionState]] = []
+
+    def committed(self) -> None:
+        """The transaction committed: remember the states it stored."""
+        for key, version, state in self._stored:
+            self._caches.states.put(key, version, state)
+        self._stored.clear()
+
     # --- creating ---------------------------------------------------------------------
 
     async def insert(
         self,
-        conn: Connection,
         state: ExecutionState,
         *,
         labels: Mapping[str, str],
@@ -124,7 +143,8 @@ class ExecutionRepository:
         recovered_from: str | None = None,
     ) -> None:
         """Store a new execution (its nodes come with its first decision)."""
-        closure_digest = self.closures.digest_of(state.closure)
+        conn = self._conn
+        closure_digest = self._caches.closures.digest_of(state.closure)
         await conn.execute(
             "INSERT INTO closures (digest, closure) VALUES ($1, $2::jsonb) "
             "ON CONFLICT (digest) DO NOTHING",
@@ -158,20 +178,21 @@ class ExecutionRepository:
             )
         except asyncpg.UniqueViolationError as exc:
             raise ExecutionExists(execution.key) from exc
+        self._stored.append((execution.key, 0, state))
 
     # --- the engine's state -------------------------------------------------------------
 
-    async def lock(self, conn: Connection, key: str) -> Locked | None:
+    async def lock(self, key: str) -> Locked | None:
         """The execution's state, its row locked FOR UPDATE; None if there is none."""
-        return (await self.lock_many(conn, [key])).get(key)
+        return (await self.lock_many([key])).get(key)
 
-    async def lock_many(self, conn: Connection, keys: Iterable[str]) -> dict[str, Locked]:
+    async def lock_many(self, keys: Iterable[str]) -> dict[str, Locked]:
         """The states of those of ``keys`` that exist, their rows locked FOR UPDATE.
 
         Rows are locked in key order, so two transactions locking overlapping
         sets cannot deadlock.
         """
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             """SELECT key, project, domain, name, workflow, launch_plan, closure_digest, phase,
                       inputs, outputs, error, next_seq, version, active, stop, recovered,
                       created_at, started_at, updated_at, ended_at
@@ -181,23 +202,16 @@ class ExecutionRepository:
         locked: dict[str, Locked] = {}
         for row in rows:
             key, version = row["key"], row["version"]
-            cached = self.states.get(key, version)
-            state = cached if cached is not None else await self._load(conn, row)
+            cached = self._caches.states.get(key, version)
+            state = cached if cached is not None else await self._load(row)
             locked[key] = Locked(state, version)
         return locked
 
-    async def _load(self, conn: Connection, row: asyncpg.Record) -> ExecutionState:
+    async def _load(self, row: asyncpg.Record) -> ExecutionState:
         """Rebuild an execution's state from its row, its closure and its node rows."""
         key = row["key"]
-        closure = self.closures.get(row["closure_digest"])
-        if closure is None:
-            text = await conn.fetchval(
-                "SELECT closure FROM closures WHERE digest = $1", row["closure_digest"]
-            )
-            closure = self.closures.put(
-                row["closure_digest"], WorkflowClosure.model_validate_json(text)
-            )
-        node_rows = await conn.fetch(
+        closure = await self.closure(row["closure_digest"])
+        node_rows = await self._conn.fetch(
             "SELECT path, state FROM nodes WHERE execution_key = $1 ORDER BY position", key
         )
         nodes = {r["path"]: NodeState.model_validate_json(r["state"]) for r in node_rows}
@@ -227,19 +241,16 @@ class ExecutionRepository:
 
     async def save(
         self,
-        conn: Connection,
         before: ExecutionState,
         after: ExecutionState,
         changed_nodes: Iterable[str],
         version: int,
     ) -> int:
         """Store ``after`` (the nodes in ``changed_nodes``); return the row's new version."""
-        await self.save_many(conn, [Change(before, after, frozenset(changed_nodes), version)])
+        await self.save_many([Change(before, after, frozenset(changed_nodes), version)])
         return version + 1
 
-    async def save_many(
-        self, conn: Connection, changes: Sequence[Change], heard_at: datetime | None = None
-    ) -> None:
+    async def save_many(self, changes: Sequence[Change], heard_at: datetime | None = None) -> None:
         """Store each change's ``after`` state: one statement per table for all of them.
 
         Each execution's row version becomes ``version + 1``. An attempt that
@@ -248,6 +259,7 @@ class ExecutionRepository:
         """
         if not changes:
             return
+        conn = self._conn
         await conn.executemany(
             """UPDATE executions SET phase = $2, outputs = $3::jsonb, error = $4::jsonb,
                    next_seq = $5, version = $6, active = $7, stop = $8, recovered = $9::jsonb,
@@ -287,7 +299,7 @@ class ExecutionRepository:
                 for path in changed
             ]
             heard = heard_at or c.after.updated_at
-            _running_changes(c.before, c.after, changed, heard, gone, started)
+            running_changes(c.before, c.after, changed, heard, gone, started)
         if node_rows:
             await conn.executemany(
                 """INSERT INTO nodes (execution_key, path, position, state)
@@ -309,36 +321,53 @@ class ExecutionRepository:
                    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
                 started,
             )
+        self._stored += [(c.after.execution.key, c.version + 1, c.after) for c in changes]
 
-    async def labels(self, conn: Executor, key: str) -> dict[str, str]:
-        text = await conn.fetchval("SELECT labels FROM executions WHERE key = $1", key)
+    async def labels(self, key: str) -> dict[str, str]:
+        text = await self._conn.fetchval("SELECT labels FROM executions WHERE key = $1", key)
         return dict(json.loads(text)) if text else {}
+
+    async def queued_recovery(self, key: str) -> dict[str, Literals] | None:
+        """The outputs execution ``key`` recovers if it is QUEUED (not started), else None."""
+        row = await self._conn.fetchrow(
+            "SELECT phase, recovered FROM executions WHERE key = $1", key
+        )
+        if row is None or row["phase"] != ExecutionPhase.QUEUED.value:
+            return None
+        return dict(json.loads(row["recovered"])) if row["recovered"] else {}
+
+    async def closure(self, digest: str) -> WorkflowClosure:
+        """A stored closure by digest (one object per digest in this process)."""
+        closures = self._caches.closures
+        found = closures.get(digest)
+        if found is not None:
+            return found
+        text = await self._conn.fetchval("SELECT closure FROM closures WHERE digest = $1", digest)
+        return closures.put(digest, WorkflowClosure.model_validate_json(text))
 
     # --- reports, heartbeats, the cache ----------------------------------------------------
 
-    async def claim_reports(self, conn: Connection, report_ids: Sequence[str]) -> set[str]:
+    async def claim_reports(self, report_ids: Sequence[str]) -> set[str]:
         """Record ``report_ids`` as applied; return those that were not already."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             "INSERT INTO applied_reports (report_id) SELECT unnest($1::text[]) "
             "ON CONFLICT DO NOTHING RETURNING report_id",
             list(report_ids),
         )
         return {r["report_id"] for r in rows}
 
-    async def forget_reports(self, conn: Executor, applied_before: datetime) -> int:
+    async def forget_reports(self, applied_before: datetime) -> int:
         """Forget the ids of reports applied before ``applied_before``; count them."""
-        status = await conn.execute(
+        status = await self._conn.execute(
             "DELETE FROM applied_reports WHERE applied_at < $1", applied_before
         )
         return int(status.split()[-1])
 
-    async def heartbeats(
-        self, conn: Executor, beats: Sequence[tuple[str, str, int, datetime]]
-    ) -> None:
+    async def heartbeats(self, beats: Sequence[tuple[str, str, int, datetime]]) -> None:
         """Refresh the liveness of attempts: (execution key, node path, attempt, time) each."""
         if not beats:
             return
-        await conn.executemany(
+        await self._conn.executemany(
             """UPDATE running_attempts SET last_heartbeat = $4
                WHERE execution_key = $1 AND node_path = $2 AND attempt = $3
                  AND last_heartbeat < $4""",
@@ -346,10 +375,10 @@ class ExecutionRepository:
         )
 
     async def silent_attempts(
-        self, conn: Executor, older_than: datetime, limit: int = 200
+        self, older_than: datetime, limit: int = 200
     ) -> list[tuple[str, str, int, str]]:
         """Running attempts whose worker has not been heard of since ``older_than``."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             """SELECT execution_key, node_path, attempt, worker_id FROM running_attempts
                WHERE last_heartbeat < $1 ORDER BY last_heartbeat LIMIT $2""",
             older_than,
@@ -357,8 +386,8 @@ class ExecutionRepository:
         )
         return [(r["execution_key"], r["node_path"], r["attempt"], r["worker_id"]) for r in rows]
 
-    async def forget_running(self, conn: Executor, key: str, node_path: str, attempt: int) -> None:
-        await conn.execute(
+    async def forget_running(self, key: str, node_path: str, attempt: int) -> None:
+        await self._conn.execute(
             "DELETE FROM running_attempts "
             "WHERE execution_key = $1 AND node_path = $2 AND attempt = $3",
             key,
@@ -366,9 +395,9 @@ class ExecutionRepository:
             attempt,
         )
 
-    async def cached_many(self, conn: Connection, cache_keys: list[str]) -> dict[str, Any]:
+    async def cached_many(self, cache_keys: list[str]) -> dict[str, Any]:
         """The cached outputs of those of ``cache_keys`` that are in the cache."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             "SELECT cache_key, outputs FROM task_cache WHERE cache_key = ANY($1::text[])",
             cache_keys,
         )
@@ -376,7 +405,6 @@ class ExecutionRepository:
 
     async def store_cache(
         self,
-        conn: Connection,
         cache_key: str,
         outputs: Mapping[str, Any],
         task: Identifier,
@@ -384,7 +412,7 @@ class ExecutionRepository:
         node_path: str,
         attempt: int,
     ) -> None:
-        await conn.execute(
+        await self._conn.execute(
             """INSERT INTO task_cache (cache_key, outputs, task, execution_key, node_path, attempt)
                VALUES ($1, $2::jsonb, $3::jsonb, $4, $5, $6) ON CONFLICT DO NOTHING""",
             cache_key,
@@ -396,7 +424,7 @@ class ExecutionRepository:
         )
 
 
-def _running_changes(
+def running_changes(
     before: ExecutionState,
     after: ExecutionState,
     paths: list[str],

@@ -24,8 +24,6 @@ from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier, ResourceType
 from shared.specs import LaunchPlanSpec, Schedule
 
-Executor = Connection | asyncpg.Pool
-
 
 @dataclass(frozen=True)
 class ScheduleRow:
@@ -61,11 +59,14 @@ _KEY = "project = $1 AND domain = $2 AND name = $3 AND version = $4"
 
 
 class ScheduleRepository:
-    """Reads and writes the launcher's ``schedules`` table."""
+    """Reads and writes the launcher's ``schedules`` table on one connection (the unit of
+    work's)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
     async def upsert(
         self,
-        db: Executor,
         launch_plan: Identifier,
         schedule: Schedule,
         active_since: datetime,
@@ -75,7 +76,7 @@ class ScheduleRepository:
         A launch plan already scheduled keeps its ``active_since`` and
         ``last_tick``: a redelivered activation must not make ticks fire again.
         """
-        inserted = await db.fetchval(
+        inserted = await self._conn.fetchval(
             f"""INSERT INTO schedules ({_COLUMNS})
                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)
                 ON CONFLICT (project, domain, name, version) DO UPDATE
@@ -90,42 +91,40 @@ class ScheduleRepository:
         )
         return bool(inserted)
 
-    async def remove(self, db: Executor, launch_plan: Identifier) -> bool:
+    async def remove(self, launch_plan: Identifier) -> bool:
         """Stop scheduling ``launch_plan``; True if it was scheduled."""
-        removed = await db.fetchval(
+        removed = await self._conn.fetchval(
             f"DELETE FROM schedules WHERE {_KEY} RETURNING true", *_key(launch_plan)
         )
         return bool(removed)
 
-    async def get(self, db: Executor, launch_plan: Identifier) -> ScheduleRow | None:
-        record = await db.fetchrow(
+    async def get(self, launch_plan: Identifier) -> ScheduleRow | None:
+        record = await self._conn.fetchrow(
             f"SELECT {_COLUMNS} FROM schedules WHERE {_KEY}", *_key(launch_plan)
         )
         return None if record is None else _row(record)
 
-    async def all(self, db: Executor, project: str | None = None) -> list[ScheduleRow]:
+    async def all(self, project: str | None = None) -> list[ScheduleRow]:
         """Every schedule (of ``project`` when given), in a stable order."""
         where = Where(("project = {}", project))
-        records = await db.fetch(
+        records = await self._conn.fetch(
             f"SELECT {_COLUMNS} FROM schedules {where.sql} ORDER BY project, domain, name, version",
             *where.args,
         )
         return [_row(r) for r in records]
 
-    async def lock(self, conn: Connection, launch_plan: Identifier) -> ScheduleRow | None:
+    async def lock(self, launch_plan: Identifier) -> ScheduleRow | None:
         """The schedule, locked until the transaction ends; None if it is gone or
         someone else is firing it right now."""
-        record = await conn.fetchrow(
+        record = await self._conn.fetchrow(
             f"SELECT {_COLUMNS} FROM schedules WHERE {_KEY} FOR UPDATE SKIP LOCKED",
             *_key(launch_plan),
         )
         return None if record is None else _row(record)
 
-    async def advance(
-        self, conn: Connection, launch_plan: Identifier, tick: datetime, error: str | None
-    ) -> None:
+    async def advance(self, launch_plan: Identifier, tick: datetime, error: str | None) -> None:
         """Record ``tick`` as the last one handled (never moving backwards)."""
-        await conn.execute(
+        await self._conn.execute(
             f"""UPDATE schedules
                 SET last_tick = GREATEST(last_tick, $5), last_error = $6, updated_at = now()
                 WHERE {_KEY}""",
@@ -134,11 +133,9 @@ class ScheduleRepository:
             error,
         )
 
-    async def mark_scheduled(
-        self, conn: Connection, project: str, domain: str, name: str, tick: datetime
-    ) -> None:
+    async def mark_scheduled(self, project: str, domain: str, name: str, tick: datetime) -> None:
         """Record on the execution the tick it was created for."""
-        await conn.execute(
+        await self._conn.execute(
             "UPDATE executions SET scheduled_at = $4 "
             "WHERE project = $1 AND domain = $2 AND name = $3 AND scheduled_at IS NULL",
             project,

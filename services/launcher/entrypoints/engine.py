@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.launcher.adapters.logs import read_json_object
 from services.launcher.adapters.report_backlog import unread_reports
-from services.launcher.entrypoints.wiring import LauncherServices
+from services.launcher.bootstrap import LauncherServices
 from shared.dispatch import AttemptReport
 from shared.events.catalogue import ExecutionPhaseChanged
 from shared.events.topics import ATTEMPTS, EXECUTIONS
@@ -35,7 +35,6 @@ ENGINE_GROUP = "contrail-engine"
 
 def register_engine(runtime: ServiceRuntime, svc: LauncherServices) -> None:
     """Consume the engine's topics and start the heartbeat watch."""
-    svc.bind(runtime)
     settings = svc.settings
 
     async def load_outputs(uri: str) -> dict[str, Any]:
@@ -140,9 +139,7 @@ async def _forget_old_reports(svc: LauncherServices, every_seconds: float = 600.
     retention = timedelta(hours=svc.settings.applied_reports_retention_hours)
     while True:
         try:
-            forgotten = await svc.engine.repository.forget_reports(
-                svc.engine.pool, datetime.now(UTC) - retention
-            )
+            forgotten = await svc.engine.forget_reports(datetime.now(UTC) - retention)
             if forgotten:
                 log.info("forgot applied report ids", extra={"count": forgotten})
         except asyncio.CancelledError:

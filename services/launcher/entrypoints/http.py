@@ -6,10 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.launcher.bootstrap import bootstrap
 from services.launcher.entrypoints.engine import register_engine
 from services.launcher.entrypoints.routes_executions import router as executions_router
 from services.launcher.entrypoints.scheduler import register_scheduler
-from services.launcher.entrypoints.wiring import LauncherServices
 from shared.service import create_service_app
 from shared.service.app import ServiceRuntime
 from shared.settings import LauncherSettings
@@ -19,9 +19,11 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def build_app(settings: LauncherSettings | None = None) -> FastAPI:
     settings = settings or LauncherSettings()
-    svc = LauncherServices(settings)
 
     def register(runtime: ServiceRuntime) -> None:
+        # Wired once the runtime holds its connections; the routes find it on the app.
+        svc = bootstrap(settings, runtime)
+        app.state.launcher = svc
         register_engine(runtime, svc)
         register_scheduler(runtime, svc)
 
@@ -33,5 +35,4 @@ def build_app(settings: LauncherSettings | None = None) -> FastAPI:
         routers=[executions_router],
         register_subscribers=register,
     )
-    app.state.launcher = svc
     return app

@@ -16,8 +16,8 @@ import asyncpg
 from faststream import AckPolicy
 
 from services.launcher.adapters.schedules import RegistryLaunchPlans, RegistryUnavailable
+from services.launcher.bootstrap import LauncherServices
 from services.launcher.domain.schedule import CatchUp
-from services.launcher.entrypoints.wiring import LauncherServices
 from services.launcher.service_layer.engine import now
 from services.launcher.service_layer.scheduler import Scheduler
 from shared.db.leader import LeaderLoop
@@ -39,7 +39,7 @@ def register_scheduler(runtime: ServiceRuntime, svc: LauncherServices) -> Schedu
     settings = svc.settings
     registry = RegistryLaunchPlans(settings.registry_base_url)
     scheduler = Scheduler(
-        runtime.pool,
+        svc.uow_factory,
         svc.launcher,
         registry,
         catch_up=CatchUp(settings.scheduler_catch_up),

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from opentelemetry import trace
 
 from services.launcher.adapters import outbox_rows
-from services.launcher.adapters.executions import Change, ExecutionRepository
+from services.launcher.adapters.executions import Change
 from services.launcher.domain import (
     AttemptAborted,
     AttemptFailed,
@@ -42,10 +41,13 @@ from services.launcher.domain import (
     WorkerLost,
     decide,
 )
-from shared.db.pool import Connection, transaction
+from services.launcher.service_layer.unit_of_work import (
+    LauncherUnitOfWork,
+    LauncherUoWFactory,
+    RunningAttempt,
+)
 from shared.dispatch import AttemptReport, ReportKind
 from shared.events.catalogue import ErrorKind, ExecutionError
-from shared.phases import ExecutionPhase
 from shared.s3 import ObjectStore
 from shared.telemetry import context_from_traceparent, current_traceparent
 
@@ -97,50 +99,41 @@ def signal_of(report: AttemptReport) -> Signal | None:
 
 
 class Engine:
-    """Carries out the domain's decisions against PostgreSQL and the outbox."""
+    """Carries out the domain's decisions in units of work: state, cache and outbox."""
 
     def __init__(
         self,
-        repository: ExecutionRepository,
+        uow_factory: LauncherUoWFactory,
         machine: MachineSettings,
-        pool: asyncpg.Pool | None = None,
         *,
         store: ObjectStore | None = None,
         inline_inputs_bytes: int = 256 * 1024,
     ) -> None:
-        self.repository = repository
+        self.uow_factory = uow_factory
         self.machine = machine
-        self._pool = pool
         self._store = store
         self.inline_inputs_bytes = inline_inputs_bytes
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise RuntimeError("the engine is not connected to PostgreSQL yet")
-        return self._pool
-
-    def bind(self, pool: asyncpg.Pool, store: ObjectStore | None = None) -> None:
-        self._pool = pool
-        self._store = store
 
     # --- one decision ---------------------------------------------------------------
 
     async def decide_and_store(
-        self, conn: Connection, state: ExecutionState, version: int, signal: Signal, at: datetime
+        self,
+        uow: LauncherUnitOfWork,
+        state: ExecutionState,
+        version: int,
+        signal: Signal,
+        at: datetime,
     ) -> tuple[Outcome, int]:
         """Decide ``signal`` on ``state`` (row locked), store it, write its records."""
-        outcome = await self._decide(conn, state, signal, at)
+        outcome = await self._decide(uow, state, signal, at)
         if not outcome.changed_anything:
             return outcome, version
-        version = await self.repository.save(
-            conn, outcome.before, outcome.state, outcome.changed, version
-        )
-        await self.carry_out(conn, outcome.state, outcome.commands, at)
+        version = await uow.executions.save(outcome.before, outcome.state, outcome.changed, version)
+        await self.carry_out(uow, outcome.state, outcome.commands, at)
         return outcome, version
 
     async def _decide(
-        self, conn: Connection, state: ExecutionState, signal: Signal, at: datetime
+        self, uow: LauncherUnitOfWork, state: ExecutionState, signal: Signal, at: datetime
     ) -> Outcome:
         decision = decide(state, signal, at, self.machine)
         outcome = Outcome(
@@ -150,7 +143,7 @@ class Engine:
         # Cache look-ups are answered in the same transaction: the answer is one
         # more decision, which may ask for more look-ups (a map's next items).
         while lookups:
-            found = await self.repository.cached_many(conn, [c.cache_key for c in lookups])
+            found = await uow.executions.cached_many([c.cache_key for c in lookups])
             next_lookups: list[LookupCache] = []
             for lookup in lookups:
                 answer = CacheResult(
@@ -165,13 +158,21 @@ class Engine:
         return outcome
 
     async def carry_out(
-        self, conn: Connection, state: ExecutionState, commands: list[Command], at: datetime
+        self,
+        uow: LauncherUnitOfWork,
+        state: ExecutionState,
+        commands: list[Command],
+        at: datetime,
     ) -> None:
         """Write the records of ``commands`` (decided on ``state``'s execution)."""
-        await outbox_rows.write(conn, await self.records(conn, state, commands, at))
+        await uow.outbox.add(await self.records(uow, state, commands, at))
 
     async def records(
-        self, conn: Connection, state: ExecutionState, commands: list[Command], at: datetime
+        self,
+        uow: LauncherUnitOfWork,
+        state: ExecutionState,
+        commands: list[Command],
+        at: datetime,
     ) -> list[outbox_rows.Row]:
         """The outbox records of ``commands``; cache entries they store are written now."""
         execution = state.execution
@@ -186,8 +187,7 @@ class Engine:
                 case Terminate():
                     rows.append(outbox_rows.control_row(execution, command, traceparent))
                 case StoreCache():
-                    await self.repository.store_cache(
-                        conn,
+                    await uow.executions.store_cache(
                         command.cache_key,
                         command.outputs,
                         command.task,
@@ -222,15 +222,12 @@ class Engine:
     async def apply(self, key: str, signal: Signal) -> ExecutionState | None:
         """Apply ``signal`` to execution ``key``; its state after, or None if there is none."""
         at = now()
-        async with transaction(self.pool) as conn:
-            locked = await self.repository.lock(conn, key)
+        async with self.uow_factory() as uow:
+            locked = await uow.executions.lock(key)
             if locked is None:
                 return None
-            outcome, version = await self.decide_and_store(
-                conn, locked.state, locked.version, signal, at
-            )
-        if outcome.changed_anything:
-            self.repository.states.put(key, version, outcome.state)
+            outcome, _ = await self.decide_and_store(uow, locked.state, locked.version, signal, at)
+            await uow.commit()
         return outcome.state
 
     async def report(
@@ -263,17 +260,21 @@ class Engine:
         ]
         signals = [(r, signal) for r in loaded if (signal := signal_of(r)) is not None]
         if not signals:
-            await self.repository.heartbeats(self.pool, beats)
+            if beats:
+                # One statement: no transaction needed.
+                async with self.uow_factory(atomic=False) as uow:
+                    await uow.executions.heartbeats(beats)
             return
         at = now()
-        async with transaction(self.pool) as conn:
-            fresh = await self.repository.claim_reports(conn, [r.report_id for r, _ in signals])
+        async with self.uow_factory() as uow:
+            executions = uow.executions
+            fresh = await executions.claim_reports([r.report_id for r, _ in signals])
             by_key: dict[str, list[tuple[AttemptReport, Signal]]] = {}
             for report, signal in signals:
                 if report.report_id in fresh:
                     fresh.discard(report.report_id)  # a report sent twice applies once
                     by_key.setdefault(report.execution.key, []).append((report, signal))
-            locked = await self.repository.lock_many(conn, by_key)
+            locked = await executions.lock_many(by_key)
             changes: list[Change] = []
             rows: list[outbox_rows.Row] = []
             for key, items in by_key.items():
@@ -285,28 +286,33 @@ class Engine:
                     parent = context_from_traceparent(report.traceparent)
                     with _tracer.start_as_current_span("engine apply report", context=parent):
                         when = _report_time(report.at, state, at)
-                        outcome = await self._decide(conn, state, signal, when)
+                        outcome = await self._decide(uow, state, signal, when)
                         if outcome.changed_anything:
                             state = outcome.state
                             changed |= outcome.changed
-                            rows += await self.records(conn, state, outcome.commands, when)
+                            rows += await self.records(uow, state, outcome.commands, when)
                 if state is not before:
                     changes.append(Change(before, state, frozenset(changed), locked[key].version))
-            await self.repository.save_many(conn, changes, heard_at=at)
-            await outbox_rows.write(conn, rows)
+            await executions.save_many(changes, heard_at=at)
+            await uow.outbox.add(rows)
             # After the starts: a batch may hold an attempt's start and its heartbeats.
-            await self.repository.heartbeats(conn, beats)
-        for change in changes:
-            self.repository.states.put(change.after.execution.key, change.version + 1, change.after)
+            await executions.heartbeats(beats)
+            await uow.commit()
 
     async def start_if_queued(self, key: str) -> None:
         """Start an execution that is still QUEUED (the API usually starts it itself)."""
-        phase = await self.pool.fetchval("SELECT phase FROM executions WHERE key = $1", key)
-        if phase != ExecutionPhase.QUEUED.value:
-            return
-        recovered = await self.pool.fetchval("SELECT recovered FROM executions WHERE key = $1", key)
-        signal = Start(recovered=_json_object(recovered))
-        await self.apply(key, signal)
+        async with self.uow_factory(atomic=False) as uow:
+            recovered = await uow.executions.queued_recovery(key)
+        if recovered is not None:
+            await self.apply(key, Start(recovered=recovered))
+
+    async def forget_reports(self, applied_before: datetime) -> int:
+        """Forget the ids of reports applied before ``applied_before``; count them.
+
+        Kept until then so that a report delivered again is applied once.
+        """
+        async with self.uow_factory(atomic=False) as uow:
+            return await uow.executions.forget_reports(applied_before)
 
     async def check_heartbeats(
         self,
@@ -323,20 +329,22 @@ class Engine:
         backlog on other partitions never hides a dead worker.
         """
         timeout = timedelta(seconds=timeout_seconds)
-        if not await self.repository.silent_attempts(self.pool, now() - timeout, limit=1):
-            return 0
+        async with self.uow_factory(atomic=False) as uow:
+            if not await uow.executions.silent_attempts(now() - timeout, limit=1):
+                return 0
         # Taken before the heartbeats are read: all it counts as read is stored.
         read_through = await reports_read()
-        by_read_time: dict[datetime, list[tuple[str, str, int, str]]] = {}
-        for candidate in await self.repository.silent_attempts(self.pool, now() - timeout):
-            read = read_through(candidate[0])
-            if read is not None:
-                by_read_time.setdefault(read, []).append(candidate)
-        lost: list[tuple[str, str, int, str]] = []
-        for read, attempts in by_read_time.items():
-            # Silent since before ``read - timeout``: no unread report of theirs exists.
-            past = set(await self.repository.silent_attempts(self.pool, read - timeout))
-            lost += [candidate for candidate in attempts if candidate in past]
+        lost: list[RunningAttempt] = []
+        async with self.uow_factory(atomic=False) as uow:
+            by_read_time: dict[datetime, list[RunningAttempt]] = {}
+            for candidate in await uow.executions.silent_attempts(now() - timeout):
+                read = read_through(candidate[0])
+                if read is not None:
+                    by_read_time.setdefault(read, []).append(candidate)
+            for read, attempts in by_read_time.items():
+                # Silent since before ``read - timeout``: no unread report of theirs exists.
+                past = set(await uow.executions.silent_attempts(read - timeout))
+                lost += [candidate for candidate in attempts if candidate in past]
         for key, node_path, attempt, worker_id in lost:
             log.warning(
                 "worker lost",
@@ -350,7 +358,8 @@ class Engine:
             signal = WorkerLost(node_path=node_path, attempt=attempt, worker_id=worker_id)
             await self.apply(key, signal)
             # A decision that ignored it (the attempt ended meanwhile) leaves the row.
-            await self.repository.forget_running(self.pool, key, node_path, attempt)
+            async with self.uow_factory(atomic=False) as uow:
+                await uow.executions.forget_running(key, node_path, attempt)
         return len(lost)
 
 
@@ -376,7 +385,3 @@ def _report_time(reported: datetime, state: ExecutionState, applied: datetime) -
     clock cannot reorder an execution's history.
     """
     return max(min(reported, applied), state.updated_at)
-
-
-def _json_object(text: str | None) -> dict[str, dict[str, object]]:
-    return dict(json.loads(text)) if text else {}

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.launcher.adapters.executions import ExecutionExists, ExecutionRepository
+from services.launcher.adapters.executions import ExecutionExists
 from services.launcher.adapters.registry import EntityNotFound, RegistryClient
 from services.launcher.domain import ExecutionState, Literals, Start, create_execution
 from services.launcher.service_layer.engine import Engine, now
@@ -29,7 +29,6 @@ from services.launcher.service_layer.errors import (
     TargetNotFound,
     check_names,
 )
-from shared.db.pool import transaction
 from shared.identifiers import ExecutionIdentifier, Identifier, ResourceType
 from shared.literals import value_errors
 from shared.phases import NodePhase
@@ -171,11 +170,8 @@ class Launcher:
     ) -> None:
         self.max_inputs_bytes = max_inputs_bytes
         self.engine = engine
+        self.uow_factory = engine.uow_factory
         self.registry = registry
-
-    @property
-    def repository(self) -> ExecutionRepository:
-        return self.engine.repository
 
     async def target(self, request: LaunchRequest) -> Target:
         chosen = [c for c in (request.launch_plan, request.workflow, request.task) if c]
@@ -263,10 +259,9 @@ class Launcher:
         at = now()
         created = create_execution(execution, closure, inputs, at, launch_plan)
         engine = self.engine
-        async with transaction(engine.pool) as conn:
+        async with self.uow_factory() as uow:
             try:
-                await self.repository.insert(
-                    conn,
+                await uow.executions.insert(
                     created.state,
                     labels=labels,
                     relaunched_from=relaunched_from,
@@ -277,26 +272,30 @@ class Launcher:
                     f"an execution named '{execution.name}' exists in {project}/{domain}"
                 ) from exc
             # create_execution's event (seq 0) goes first, then those of Start.
-            await engine.carry_out(conn, created.state, created.commands, at)
-            outcome, version = await engine.decide_and_store(
-                conn, created.state, 0, Start(recovered=recovered or {}), at
+            await engine.carry_out(uow, created.state, created.commands, at)
+            outcome, _ = await engine.decide_and_store(
+                uow, created.state, 0, Start(recovered=recovered or {}), at
             )
-        self.repository.states.put(execution.key, version, outcome.state)
+            await uow.commit()
         return outcome.state
 
     async def previous(self, project: str, domain: str, name: str) -> ExecutionState:
         key = execution_key(project, domain, name)
-        async with transaction(self.engine.pool) as conn:
-            locked = await self.repository.lock(conn, key)
+        async with self.uow_factory() as uow:
+            locked = await uow.executions.lock(key)
         if locked is None:
             raise ExecutionNotFound(f"no execution {key}")
         return locked.state
+
+    async def _labels(self, key: str) -> dict[str, str]:
+        async with self.uow_factory(atomic=False) as uow:
+            return await uow.executions.labels(key)
 
     async def relaunch(
         self, project: str, domain: str, name: str, new_name: str | None
     ) -> ExecutionState:
         old = await self.previous(project, domain, name)
-        labels = await self.repository.labels(self.engine.pool, old.execution.key)
+        labels = await self._labels(old.execution.key)
         return await self.create(
             project,
             domain,
@@ -312,7 +311,7 @@ class Launcher:
         self, project: str, domain: str, name: str, new_name: str | None
     ) -> ExecutionState:
         old = await self.previous(project, domain, name)
-        labels = await self.repository.labels(self.engine.pool, old.execution.key)
+        labels = await self._labels(old.execution.key)
         recovered = {
             path: dict(node.outputs)
             for path, node in old.nodes.items()

@@ -18,18 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import asyncpg
-
-from services.launcher.adapters.schedules import (
-    RegistryLaunchPlans,
-    ScheduleRepository,
-    ScheduleRow,
-)
+from services.launcher.adapters.schedules import RegistryLaunchPlans, ScheduleRow
 from services.launcher.domain.schedule import CatchUp, due_ticks, tick_execution_name
 from services.launcher.service_layer.errors import LaunchError, NameTaken
 from services.launcher.service_layer.launch import EntityChoice, Launcher, LaunchRequest
+from services.launcher.service_layer.unit_of_work import LauncherUoWFactory
 from shared import cron
-from shared.db.pool import transaction
 from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier
 
@@ -59,18 +53,16 @@ class Scheduler:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        uow_factory: LauncherUoWFactory,
         launcher: Launcher,
         registry: RegistryLaunchPlans,
-        schedules: ScheduleRepository | None = None,
         *,
         catch_up: CatchUp = CatchUp.LATEST,
         catch_up_limit: int = 100,
     ) -> None:
-        self.pool = pool
+        self.uow_factory = uow_factory
         self.launcher = launcher
         self.registry = registry
-        self.schedules = schedules or ScheduleRepository()
         self.catch_up = catch_up
         self.catch_up_limit = catch_up_limit
 
@@ -89,14 +81,16 @@ class Scheduler:
         spec, state = found
         if state is not LaunchPlanState.ACTIVE or spec.schedule is None:
             return False
-        added = await self.schedules.upsert(self.pool, launch_plan, spec.schedule, at)
+        async with self.uow_factory(atomic=False) as uow:
+            added = await uow.schedules.upsert(launch_plan, spec.schedule, at)
         if added:
             log.info("scheduled", extra={"lp": launch_plan.urn, "cron": spec.schedule.cron})
         return added
 
     async def deactivated(self, launch_plan: Identifier) -> bool:
         """A launch plan was deactivated: no tick of it fires any more."""
-        removed = await self.schedules.remove(self.pool, launch_plan)
+        async with self.uow_factory(atomic=False) as uow:
+            removed = await uow.schedules.remove(launch_plan)
         if removed:
             log.info("unscheduled", extra={"lp": launch_plan.urn})
         return removed
@@ -110,10 +104,10 @@ class Scheduler:
         """
         added = 0
         async for identifier, spec in self.registry.active():
-            if spec.schedule is not None and await self.schedules.upsert(
-                self.pool, identifier, spec.schedule, at
-            ):
-                added += 1
+            if spec.schedule is None:
+                continue
+            async with self.uow_factory(atomic=False) as uow:
+                added += await uow.schedules.upsert(identifier, spec.schedule, at)
         return added
 
     # --- firing -------------------------------------------------------------------------
@@ -126,7 +120,9 @@ class Scheduler:
         that schedule at the tick that failed, to be tried again next time.
         """
         fired: list[Fired] = []
-        for row in await self.schedules.all(self.pool, project):
+        async with self.uow_factory(atomic=False) as uow:
+            rows = await uow.schedules.all(project)
+        for row in rows:
             try:
                 due = bool(self._ticks(row, now))
             except ValueError:
@@ -147,15 +143,16 @@ class Scheduler:
 
     async def _fire_schedule(self, launch_plan: Identifier, now: datetime) -> list[Fired]:
         fired: list[Fired] = []
-        async with transaction(self.pool) as conn:
-            row = await self.schedules.lock(conn, launch_plan)
+        async with self.uow_factory() as uow:
+            row = await uow.schedules.lock(launch_plan)
             if row is None:
                 return fired
             try:
                 ticks = self._ticks(row, now)
             except ValueError as exc:
                 log.error("schedule cannot be evaluated", extra={"lp": launch_plan.urn})
-                await self.schedules.advance(conn, launch_plan, now, str(exc))
+                await uow.schedules.advance(launch_plan, now, str(exc))
+                await uow.commit()
                 return fired
             for tick in ticks:
                 try:
@@ -180,11 +177,12 @@ class Scheduler:
                     )
                     break
                 if outcome.error is None:
-                    await self.schedules.mark_scheduled(
-                        conn, launch_plan.project, launch_plan.domain, outcome.execution_name, tick
+                    await uow.schedules.mark_scheduled(
+                        launch_plan.project, launch_plan.domain, outcome.execution_name, tick
                     )
-                await self.schedules.advance(conn, launch_plan, tick, outcome.error)
+                await uow.schedules.advance(launch_plan, tick, outcome.error)
                 fired.append(outcome)
+            await uow.commit()
         return fired
 
     async def _launch(self, row: ScheduleRow, tick: datetime) -> Fired:
