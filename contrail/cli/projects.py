@@ -8,6 +8,7 @@ reading an empty project or registering into a new one by a typo.
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated
 
 import typer
@@ -15,23 +16,29 @@ from rich.markup import escape
 
 from contrail.cli.options import EndpointOption
 from contrail.cli.output import CLIError, console, reported_errors
-from contrail.config import load_config
+from contrail.config import DEFAULT_PROJECT, load_config
 from contrail.errors import NotFound
 from contrail.remote import Remote
 from shared.identifiers import DEFAULT_DOMAINS, bad_names
 
 app = typer.Typer(help="Create a project.", no_args_is_help=True)
 
-KNOWN_LISTED = 20
-"""How many known projects an unknown project's message lists."""
+KNOWN_LISTED = 8
+"""How many known projects an unknown project's message names."""
 
 
 def unknown_project(remote: Remote, project: str) -> CLIError:
-    """The error for a project that does not exist: the known ones, and how to create it."""
-    known = [p.name for p in remote.list_projects(limit=KNOWN_LISTED + 1)]
-    listed = ", ".join(known[:KNOWN_LISTED]) + (", ..." if len(known) > KNOWN_LISTED else "")
+    """The error for a project that does not exist: close names, known ones, how to create it."""
+    known = [p.name for p in remote.list_projects(limit=1000)]
+    close = difflib.get_close_matches(project, known, n=3, cutoff=0.6)
+    default = [DEFAULT_PROJECT] if DEFAULT_PROJECT in known else []
+    shown = list(dict.fromkeys([*close, *default, *known]))  # in that order, each once
+    listed = ", ".join(shown[:KNOWN_LISTED]) or "none"
+    if len(shown) > KNOWN_LISTED:
+        listed += f" and {len(shown) - KNOWN_LISTED} more: `contrail get projects`"
+    guess = f"did you mean {' or '.join(close)}? " if close else ""
     return CLIError(
-        f"project {project!r} does not exist (projects: {listed or 'none'}); "
+        f"project {project!r} does not exist ({guess}projects: {listed}); "
         f"create it with `contrail create project {project}`"
     )
 

@@ -33,11 +33,13 @@ from contrail.cli.output import (
     CLIError,
     console,
     entity_count,
+    errors,
     fail,
     format_size,
     print_error,
     reported_errors,
 )
+from contrail.cli.projects import require_project
 from contrail.config import Config
 from contrail.registration import (
     Build,
@@ -79,7 +81,9 @@ def run_registration(
     """Upload ``source`` (if any), point tasks at it and register ``plan`` in the project and
     domain of ``config``, printing as it goes.
 
-    Exits with status 1 (after printing what failed) when an entity is refused.
+    Each entity the call created gets pyflyte's line; when none changed, one
+    line says so. Exits with status 1 (after printing what failed) when an
+    entity is refused.
     """
     total = plan.count + (1 if source is not None else 0)
     with Progress(
@@ -103,8 +107,9 @@ def run_registration(
         def report(outcome: Outcome) -> None:
             progress.advance(bar)
             if outcome.error is None:
-                line = success_line(outcome.name, outcome.resource_type, version)
-                progress.console.print(escape(line), highlight=False)
+                if outcome.created:  # an unchanged entity is counted at the end
+                    line = success_line(outcome.name, outcome.resource_type, version)
+                    progress.console.print(escape(line), highlight=False)
             else:
                 label = TYPE_LABELS[outcome.resource_type]
                 progress.console.print(
@@ -132,8 +137,29 @@ def run_registration(
         print_error(CLIError(f"{len(done.failed)} of {count} not registered{tail}"))
         raise typer.Exit(1)
     unchanged = len(done.outcomes) - done.created
+    if done.created == 0:
+        console.print(
+            f"Nothing changed: the {entity_count(plan.count)} are registered already "
+            f"with version {version}",
+            highlight=False,
+        )
+        return
     note = f" ({unchanged} already registered, unchanged)" if unchanged else ""
     console.print(f"Successfully registered {entity_count(plan.count)}{note}", highlight=False)
+
+
+def warn_without_code(plan: Plan) -> None:
+    """Warn that tasks registered without code or image can only run where their code is."""
+    bare = sorted({task.code.module for task in plan.tasks if task.code and not task.image})
+    if not bare:
+        return
+    modules = ", ".join(bare[:3]) + (", ..." if len(bare) > 3 else "")
+    errors.print(
+        f"[yellow]warning:[/] --copy none and no image: the tasks' code ({escape(modules)}) "
+        "is not registered, so they fail at launch unless every worker can import it; "
+        "use --copy auto (the default), or --image IMAGE naming an image that holds it",
+        highlight=False,
+    )
 
 
 def print_target(config: Config) -> None:
@@ -208,6 +234,7 @@ def register_dirs(
         if version is not None:
             check_version(version)
         print_target(config)
+        require_project(remote, config.project)
         built = build(dirs, copy=copy, image=image, version=version)
         print_loaded(built)
         if built.source is not None:
@@ -221,6 +248,7 @@ def register_dirs(
             console.print(
                 "No source bundle (copy none): tasks carry no code bundle", highlight=False
             )
+            warn_without_code(built.plan)
         if built.version_computed:
             console.print(f"Computed version is {built.version}", highlight=False)
         count = entity_count(built.plan.count)
@@ -286,6 +314,7 @@ def register_files(
         plan = with_image(plan, image)
         if plan.count == 0:
             raise CLIError("no spec to register")
+        require_project(remote, config.project)  # once the files are known to be good
         if version is None:
             if archive_version is not None and not files:
                 version = archive_version

@@ -50,6 +50,8 @@ from contrail.cli.output import (
     print_error,
     reported_errors,
 )
+from contrail.cli.projects import require_project
+from contrail.cli.run_help import HELP_FLAGS, entities_listing, inputs_listing
 from contrail.errors import ContrailError
 from contrail.launch_plan import LaunchPlan
 from contrail.loader import UserCodeError, find_project_root, load_modules
@@ -71,11 +73,11 @@ RunError = CLIError
 # --- finding the entity ---------------------------------------------------------
 
 
-def load_entity(file: Path, name: str) -> Runnable:
-    """Import ``file`` as a module of its project and find ``name`` in it.
+def file_entities(file: Path) -> tuple[ModuleType, dict[str, Runnable]]:
+    """Import ``file`` as a module of its project: the module and its entities by attribute.
 
     Raises:
-        RunError: the file is missing or not Python, or has no such entity.
+        RunError: the file is missing or not Python.
         UserCodeError: the module fails to import (naming file and line).
     """
     if not file.is_file():
@@ -84,7 +86,17 @@ def load_entity(file: Path, name: str) -> Runnable:
         raise RunError(f"{file}: not a Python file")
     root = find_project_root(file)
     (module,) = load_modules([file], root)
-    found = _runnables(module)
+    return module, _runnables(module)
+
+
+def load_entity(file: Path, name: str) -> Runnable:
+    """Import ``file`` as a module of its project and find ``name`` in it.
+
+    Raises:
+        RunError: the file is missing or not Python, or has no such entity.
+        UserCodeError: the module fails to import (naming file and line).
+    """
+    module, found = file_entities(file)
     entity = found.get(name) or found.get(name.removeprefix(module.__name__ + "."))
     if entity is None:
         known = ", ".join(sorted(found)) or "none"
@@ -284,7 +296,10 @@ def split_run_options(
 def run(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The Python file that defines ENTITY.")],
-    entity: Annotated[str, typer.Argument(help="The task, workflow or launch plan to run.")],
+    entity: Annotated[
+        str | None,
+        typer.Argument(help="The task, workflow or launch plan to run (none: list FILE's)."),
+    ] = None,
     remote: Annotated[
         bool,
         typer.Option("--remote", help="Register FILE's module and run ENTITY on the cluster."),
@@ -311,10 +326,20 @@ def run(
 
     Inputs are read by their type: numbers, true/false, ISO datetimes, JSON for
     lists, dicts and records, paths for files. Outputs are printed as a table.
+    `contrail run FILE` lists FILE's entities; `contrail run FILE ENTITY --help`
+    lists ENTITY's inputs with their types and defaults.
     """
     try:
+        if entity is None or entity in HELP_FLAGS:
+            _, found = file_entities(file)
+            interfaces = {attr: _interface(each)[1] for attr, each in found.items()}
+            console.print(entities_listing(str(file), found, interfaces))
+            return
         runnable = load_entity(file, entity)
         entity_name, interface = _interface(runnable)
+        if any(arg in HELP_FLAGS for arg in ctx.args):
+            console.print(inputs_listing(str(file), entity, runnable, interface))
+            return
         options, rest = split_run_options(list(ctx.args), interface.inputs)
         given = parse_options(rest, interface.inputs)
         values = read_inputs(entity_name, interface, given)
@@ -372,6 +397,7 @@ def _run_remote(
             f"(project {escape(config.project)}, domain {escape(config.domain)})",
             highlight=False,
         )
+        require_project(client, config.project)
 
         def registered(done: Registered) -> None:
             new = f", {done.created} new" if done.created else ", all already registered"

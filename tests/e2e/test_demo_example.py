@@ -25,7 +25,7 @@ def test_demo_example_runs_wf_to_success_and_shows_its_events(stack: StackSettin
 
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Successfully registered" in out
+    assert "Successfully registered" in out or "Nothing changed: the" in out
     assert "ended SUCCEEDED" in out
     assert '"Hello, e2e!"' in out
     # Both tasks' attempts, and the execution's own end, as read back from Kafka.
