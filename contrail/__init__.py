@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from contrail.conditional import conditional
 from contrail.environment import TaskEnvironment
 from contrail.errors import (
+    ArgumentError,
     Conflict,
     ContrailError,
     ExecutionFailed,
@@ -35,6 +36,7 @@ from contrail.errors import (
     ServerError,
     ServerUnavailable,
     TooLarge,
+    WaitTimeout,
 )
 from contrail.files import Directory, File
 from contrail.launch_plan import CronSchedule, LaunchPlan
@@ -60,6 +62,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArchiveError",
+    "ArgumentError",
     "BundleError",
     "ConfigError",
     "Conflict",
@@ -96,6 +99,7 @@ __all__ = [
     "TooLarge",
     "TypeEngineError",
     "UserCodeError",
+    "WaitTimeout",
     "Webhook",
     "Workflow",
     "__version__",

@@ -47,6 +47,15 @@ class ExecutionFailed(ContrailError, RuntimeError):
         return cls(f"execution {run.name} ended {run.phase}{detail}", run=run)
 
 
+class ArgumentError(ContrailError, ValueError):
+    """A call got a value it cannot take: a ``File`` of an unknown scheme, a cron
+    expression that never fires, two targets for one launch. The message names it."""
+
+
+class WaitTimeout(ContrailError, TimeoutError):
+    """A wait ran past its timeout; the message says what was still awaited."""
+
+
 # --- the API's answers ------------------------------------------------------------
 
 

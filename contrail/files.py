@@ -17,6 +17,8 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
+from contrail.errors import ArgumentError
+
 _SCHEMES = ("s3", "file")
 
 
@@ -30,8 +32,8 @@ class _Blob:
 
         Raises:
             TypeError: ``path`` is not a string or a path.
-            ValueError: ``path`` is empty, or a URI of another scheme, or an S3 URI
-                without a bucket.
+            ArgumentError: (a ValueError) ``path`` is empty, or a URI of another
+                scheme, or an S3 URI without a bucket.
         """
         if not isinstance(path, str | os.PathLike):
             raise TypeError(
@@ -45,7 +47,7 @@ class _Blob:
         """The blob at ``uri``; a ``file://`` URI gives back a plain local path.
 
         Raises:
-            ValueError: as the constructor does.
+            ArgumentError: as the constructor does.
         """
         if urlsplit(uri).scheme == "file":
             return cls(_local_path(uri))
@@ -65,10 +67,10 @@ class _Blob:
         """The local path, so that ``open(blob)`` and ``os.fspath(blob)`` work.
 
         Raises:
-            ValueError: the blob is in S3 and has not been downloaded.
+            ArgumentError: the blob is in S3 and has not been downloaded.
         """
         if self.is_remote:
-            raise ValueError(f"{self!r} is in S3; it has no local path until it is downloaded")
+            raise ArgumentError(f"{self!r} is in S3; it has no local path until it is downloaded")
         return _local_path(self._uri)
 
     def __eq__(self, other: object) -> bool:
@@ -139,19 +141,19 @@ class Directory(_Blob):
 
 def _uri_of(path: str, type_name: str) -> str:
     if not path:
-        raise ValueError(f"{type_name} needs a path or a URI, got an empty string")
+        raise ArgumentError(f"{type_name} needs a path or a URI, got an empty string")
     if "://" not in path:
         return PurePath(os.path.abspath(path)).as_uri()
     parts = urlsplit(path)
     if parts.scheme not in _SCHEMES:
-        raise ValueError(
+        raise ArgumentError(
             f"{type_name}({path!r}): unsupported scheme {parts.scheme!r}; "
             "use a local path or an s3:// URI"
         )
     if parts.scheme == "s3" and not parts.netloc:
-        raise ValueError(f"{type_name}({path!r}): an S3 URI names a bucket, s3://bucket/key")
+        raise ArgumentError(f"{type_name}({path!r}): an S3 URI names a bucket, s3://bucket/key")
     if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
-        raise ValueError(f"{type_name}({path!r}): a file:// URI names a path on this machine")
+        raise ArgumentError(f"{type_name}({path!r}): a file:// URI names a path on this machine")
     if parts.scheme == "file":
         return PurePath(os.path.abspath(_local_path(path))).as_uri()
     return path

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
+from contrail.errors import ArgumentError
 from contrail.notifications import NotificationChannel, NotificationError
 from contrail.task import COMPILING, DefinitionError, InputError, bind_arguments
 from contrail.workflow import Workflow
@@ -36,7 +37,7 @@ class CronSchedule:
     ASCII digits only, and at least one day that exists (not ``0 0 31 2 *``).
 
     Raises:
-        ValueError: the expression is not a valid five-field cron expression;
+        ArgumentError: (a ValueError) the expression is not a valid five-field cron expression;
             the message names the schedule and the field at fault.
     """
 
@@ -47,7 +48,7 @@ class CronSchedule:
         try:
             parse_cron(self.cron)
         except ValueError as error:
-            raise ValueError(f"CronSchedule: {error}") from None
+            raise ArgumentError(f"CronSchedule: {error}") from None
         object.__setattr__(self, "cron", expand_cron(self.cron))
 
     def to_spec(self) -> Schedule:

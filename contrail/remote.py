@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contrail.errors import ArgumentError
+
 # The errors of the API's answers, also importable from here (and from ``contrail``).
 from contrail.errors import Conflict as Conflict
 from contrail.errors import InvalidRequest as InvalidRequest
@@ -571,7 +573,7 @@ class Remote:
             if value
         ]
         if len(given) != 1:
-            raise ValueError("give exactly one of launch_plan, workflow or task")
+            raise ArgumentError("give exactly one of launch_plan, workflow or task")
         key, entity = given[0]
         body: dict[str, Any] = {
             "project": project or self.project,
@@ -651,7 +653,7 @@ class Remote:
         attempt ends. Raises ``NotFound`` for an unknown node or attempt.
         """
         if stream not in ("stdout", "stderr"):
-            raise ValueError(f"stream must be stdout or stderr, not {stream!r}")
+            raise ArgumentError(f"stream must be stdout or stderr, not {stream!r}")
         if attempt is None:
             attempt = self._latest_attempt(name, node_path, project, domain, follow, poll)
         path = (

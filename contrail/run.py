@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contrail.errors import ContrailError, ExecutionFailed, ServerUnavailable
+from contrail.errors import ContrailError, ExecutionFailed, ServerUnavailable, WaitTimeout
 from contrail.launch_plan import LaunchPlan
 from contrail.loader import module_name
 from contrail.registration import RegistrationFailed, build, register
@@ -113,7 +113,7 @@ class Run:
         Raises:
             ExecutionFailed: it ended FAILED, ABORTED or TIMED_OUT (unless
                 ``raise_on_failure`` is False).
-            TimeoutError: it had not ended after ``timeout`` seconds.
+            WaitTimeout: (a TimeoutError) it had not ended after ``timeout`` seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         last_answer = time.monotonic()
@@ -127,7 +127,7 @@ class Run:
                 if time.monotonic() - last_answer > UNAVAILABLE_GRACE:
                     raise
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(
+                raise WaitTimeout(
                     f"execution {self.name} is still {self.phase} after {timeout:g} s"
                 )
             time.sleep(

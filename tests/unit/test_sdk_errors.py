@@ -82,6 +82,8 @@ def test_one_class_per_name() -> None:
         ("NotificationError", ValueError),
         ("ResourcesError", ValueError),
         ("ExecutionFailed", RuntimeError),
+        ("ArgumentError", ValueError),
+        ("WaitTimeout", TimeoutError),
     ],
 )
 def test_errors_that_were_builtin_errors_still_are(name: str, builtin: type[Exception]) -> None:
