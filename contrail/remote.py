@@ -731,8 +731,9 @@ class Remote:
         new_name: str | None = None,
         project: str | None = None,
         domain: str | None = None,
-    ) -> Execution:
-        """A new execution of the same launch plan with the same inputs."""
+    ) -> Run:
+        """A new execution of the same launch plan with the same inputs, as a ``Run``
+        (``remote.relaunch(name).wait()``)."""
         return self._again("relaunch", name, new_name, project, domain)
 
     def recover(
@@ -742,8 +743,9 @@ class Remote:
         new_name: str | None = None,
         project: str | None = None,
         domain: str | None = None,
-    ) -> Execution:
-        """A new execution that reuses the outputs of the nodes that succeeded in ``name``."""
+    ) -> Run:
+        """A new execution that reuses the outputs of the nodes that succeeded in ``name``,
+        as a ``Run`` (``remote.recover("x1").wait()``)."""
         return self._again("recover", name, new_name, project, domain)
 
     def _again(
@@ -753,10 +755,14 @@ class Remote:
         new_name: str | None,
         project: str | None,
         domain: str | None,
-    ) -> Execution:
-        """``POST .../{action}`` of execution ``name``: the new execution it started."""
+    ) -> Run:
+        """``POST .../{action}`` of execution ``name``: the run of the new execution it started."""
+        from contrail.run import Run
+
         path = f"{self._execution_path(name, project, domain)}/{action}"
-        return self._execution_answer(self._request("POST", path, json={"name": new_name}))
+        return Run(
+            self, self._execution_answer(self._request("POST", path, json={"name": new_name}))
+        )
 
     def run(
         self,

@@ -48,6 +48,7 @@ from contrail.cli.projects import require_project
 from contrail.config import Config
 from contrail.errors import NotFound, ServerUnavailable
 from contrail.remote import Execution, ExecutionError, NodeExecution, Remote
+from contrail.run import Run
 from shared.identifiers import ResourceType, bad_names
 from shared.literals import render
 from shared.phases import ExecutionPhase
@@ -750,7 +751,7 @@ def recover(
 
 
 def _again(
-    start: Callable[..., Execution],
+    start: Callable[..., Run],
     label: str,
     name: str,
     new_name: str | None,
@@ -765,7 +766,7 @@ def _again(
         if problems:
             raise CLIError("; ".join(problems))
         with connected(project, domain, endpoint) as (_, remote):
-            execution = start(remote, name, new_name=new_name)
+            execution = start(remote, name, new_name=new_name).execution
             print_launched(execution, label)
             if wait:
                 execution, _ = watch(remote, execution.name)

@@ -15,6 +15,7 @@ import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -503,3 +504,25 @@ def test_copy_none_warns_and_the_launch_fails_in_one_line(
     assert "the worker has no copy of the task's code" in why
     assert "module 'nocode.hello'" in why
     assert "--copy auto" in why
+
+
+# --- the SDK ------------------------------------------------------------------------------
+
+
+def test_remote_relaunch_and_recover_return_runs_that_wait(
+    stack: StackSettings, run: Run, project: str
+) -> None:
+    from contrail.remote import Remote
+
+    launched = run("launch", "workflows.example.wf", "-i", "name=sdk", "-p", project, "--wait")
+    assert launched.code == 0, launched.output
+    with Remote(stack.gateway_url, project=project) as remote:
+        again = remote.relaunch(launched.execution)
+        assert again.wait(timeout=60) is again
+        assert again.outputs == {"o0": "Hello, sdk!", "o1": 11}
+        recovered = remote.recover(launched.execution).wait(timeout=60)
+        assert recovered.execution.recovered_from
+        attempts = [a for node in again.nodes() for a in node.attempts]
+        assert len(attempts) == 2
+        assert all(isinstance(a.queued_at, datetime) for a in attempts)
+        assert all(node.recovered for node in recovered.nodes())
