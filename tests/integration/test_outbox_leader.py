@@ -74,11 +74,11 @@ class Writer:
     pool: asyncpg.Pool
     topic: str
     per_transaction: int = 5
-    written: list[dict[str, Any]] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
         n = 0
-        while True:
+        while not self.stopping.is_set():
             bodies: list[dict[str, Any]] = []
             for _ in range(self.per_transaction):
                 key = KEYS[n % len(KEYS)]
@@ -92,7 +92,6 @@ class Writer:
                         for b in bodies
                     ],
                 )
-            self.written.extend(bodies)
             await asyncio.sleep(0.01)
 
 
@@ -142,8 +141,8 @@ async def test_a_relay_whose_lock_session_dies_stops_before_the_standby_publishe
         await eventually_async(
             lambda: len(sends.by("standby")) >= 2000, timeout=60, what="the standby publishing"
         )
-        writing.cancel()
-        await asyncio.gather(writing, return_exceptions=True)
+        writes.stopping.set()
+        await writing
         await eventually_async(
             lambda: pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
             lambda unsent: unsent == 0,
@@ -161,11 +160,15 @@ async def test_a_relay_whose_lock_session_dies_stops_before_the_standby_publishe
         await leader.stop()
 
     # Every key's records arrive in the order written (first copy of each id).
-    ids = {body["id"] for body in writes.written}
+    written = [
+        json.loads(row["value"]) for row in await pool.fetch("SELECT value FROM outbox ORDER BY id")
+    ]
+    ids = {body["id"] for body in written}
     records = await consume(
         topic, until=lambda rs: ids <= {json.loads(r.value)["id"] for r in rs}, timeout=60
     )
-    assert _first_copies_by_key(records) == _by_key(writes.written)
+    arrived, expected = _first_copies_by_key(records), _by_key(written)
+    assert arrived == expected, _first_difference(arrived, expected)
 
 
 def _first_copies_by_key(records: list[Record]) -> dict[str, list[int]]:
@@ -177,6 +180,20 @@ def _first_copies_by_key(records: list[Record]) -> dict[str, list[int]]:
             seen.add(body["id"])
             bodies.append(body)
     return _by_key(bodies)
+
+
+def _first_difference(arrived: dict[str, list[int]], expected: dict[str, list[int]]) -> str:
+    for key in sorted(expected):
+        got, want = arrived.get(key, []), expected[key]
+        at = next(
+            (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
+            min(len(got), len(want)),
+        )
+        if got != want:
+            return (
+                f"{key}: from index {at}, arrived {got[at : at + 8]}, written {want[at : at + 8]}"
+            )
+    return "same"
 
 
 def _by_key(bodies: list[dict[str, Any]]) -> dict[str, list[int]]:
