@@ -72,7 +72,7 @@ async def test_replay_puts_dead_letters_back_once_with_their_keys_and_headers(
     await _dead_letter(stack, topic, b"exec-1", b'{"n": 3}')
     assert await replay(stack, dead_letters) == 1
 
-    records = await consume(topic, until=lambda rs: False, timeout=3)
+    records = await consume(topic, during=3)
     assert [r.value for r in records] == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}', b'{"n": 3}']
 
 
