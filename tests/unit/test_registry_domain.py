@@ -110,8 +110,15 @@ def test_cron_errors_name_the_bad_field(expression: str, names: str) -> None:
 
 
 def test_cron_accepts_feb_29_and_a_restricted_day_of_week_on_impossible_days() -> None:
-    cron.parse("0 0 29 2 *")
-    cron.parse("0 0 30 2 MON")  # either rule: every Monday of February
+    assert fires("0 0 29 2 *", "2026-01-01T00:00:00", 2) == [
+        "2028-02-29 00:00 Tue",
+        "2032-02-29 00:00 Sun",
+    ]
+    # Either rule: every Monday of February.
+    assert fires("0 0 30 2 MON", "2026-01-01T00:00:00", 2) == [
+        "2026-02-02 00:00 Mon",
+        "2026-02-09 00:00 Mon",
+    ]
 
 
 # --- cron: next run ------------------------------------------------------------------
