@@ -726,51 +726,43 @@ WaitOption = Annotated[
 ]
 
 
-def relaunch(
-    name: NameArgument,
-    new_name: NewNameOption = None,
-    wait: WaitOption = False,
-    project: ProjectOption = None,
-    domain: DomainOption = None,
-    endpoint: EndpointOption = None,
-) -> None:
-    """Run an execution's launch plan again with the same inputs, as a new execution."""
-    _again(Remote.relaunch, "Relaunched as", name, new_name, wait, project, domain, endpoint)
+def _again(start: Callable[..., Run], label: str, doc: str) -> Callable[..., None]:
+    """The command that starts a new execution from another with ``start`` (relaunch or
+    recover) and prints it."""
+
+    def command(
+        name: NameArgument,
+        new_name: NewNameOption = None,
+        wait: WaitOption = False,
+        project: ProjectOption = None,
+        domain: DomainOption = None,
+        endpoint: EndpointOption = None,
+    ) -> None:
+        with reported_errors():
+            problems = bad_names(execution_name=new_name)
+            if problems:
+                raise CLIError("; ".join(problems))
+            with connected(project, domain, endpoint) as (_, remote):
+                execution = start(remote, name, new_name=new_name).execution
+                print_launched(execution, label)
+                if wait:
+                    execution, _ = watch(remote, execution.name)
+                    finish(execution, output_types(remote, execution))
+
+    command.__doc__ = doc
+    return command
 
 
-def recover(
-    name: NameArgument,
-    new_name: NewNameOption = None,
-    wait: WaitOption = False,
-    project: ProjectOption = None,
-    domain: DomainOption = None,
-    endpoint: EndpointOption = None,
-) -> None:
-    """Start a new execution that reuses the outputs of the nodes that succeeded."""
-    _again(Remote.recover, "Recovered as", name, new_name, wait, project, domain, endpoint)
-
-
-def _again(
-    start: Callable[..., Run],
-    label: str,
-    name: str,
-    new_name: str | None,
-    wait: bool,
-    project: str | None,
-    domain: str | None,
-    endpoint: str | None,
-) -> None:
-    """Start a new execution from ``name`` with ``start`` (relaunch or recover); print it."""
-    with reported_errors():
-        problems = bad_names(execution_name=new_name)
-        if problems:
-            raise CLIError("; ".join(problems))
-        with connected(project, domain, endpoint) as (_, remote):
-            execution = start(remote, name, new_name=new_name).execution
-            print_launched(execution, label)
-            if wait:
-                execution, _ = watch(remote, execution.name)
-                finish(execution, output_types(remote, execution))
+relaunch = _again(
+    Remote.relaunch,
+    "Relaunched as",
+    "Run an execution's launch plan again with the same inputs, as a new execution.",
+)
+recover = _again(
+    Remote.recover,
+    "Recovered as",
+    "Start a new execution that reuses the outputs of the nodes that succeeded.",
+)
 
 
 def register_execution_commands(app: typer.Typer) -> None:
