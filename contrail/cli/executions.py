@@ -42,6 +42,7 @@ from contrail.cli.output import (
     format_time,
     make_table,
     print_document,
+    print_listing,
     reported_errors,
 )
 from contrail.cli.projects import require_project
@@ -558,17 +559,14 @@ def get_executions(
             )
             if not found:
                 require_project(remote, config.project)
-        if output is not OutputFormat.TABLE:
-            print_document([execution_document(e) for e in found], output)
-            return
-        if not found:
-            console.print(
-                f"No executions in project {escape(config.project)}, "
-                f"domain {escape(config.domain)}."
-            )
-            return
         now = _now()
-        console.print(make_table(EXECUTION_COLUMNS, [execution_row(e, now) for e in found]))
+        print_listing(
+            [execution_document(e) for e in found],
+            output,
+            EXECUTION_COLUMNS,
+            [execution_row(e, now) for e in found],
+            f"No executions in project {config.project}, domain {config.domain}.",
+        )
 
 
 def get_execution(

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from contrail.cli.cluster import connected
 from contrail.cli.executions import register_get_commands
@@ -23,6 +22,7 @@ from contrail.cli.output import (
     format_time,
     make_table,
     print_document,
+    print_listing,
     reported_errors,
 )
 from contrail.cli.projects import require_project, unknown_project
@@ -161,19 +161,14 @@ def _show_entities(
     )
     if not entities:
         require_project(remote, config.project)
-    if output is not OutputFormat.TABLE:
-        print_document([entity_document(entity) for entity in entities], output)
-        return
-    if not entities:
-        what = f"{PLURALS[resource_type]} named {name}" if name else PLURALS[resource_type]
-        console.print(
-            f"No {escape(what)} in project {escape(config.project)}, "
-            f"domain {escape(config.domain)}.",
-            highlight=False,
-        )
-        return
-    rows = [ROWS[resource_type](entity) for entity in entities]
-    console.print(make_table(COLUMNS[resource_type], rows))
+    what = f"{PLURALS[resource_type]} named {name}" if name else PLURALS[resource_type]
+    print_listing(
+        [entity_document(entity) for entity in entities],
+        output,
+        COLUMNS[resource_type],
+        [ROWS[resource_type](entity) for entity in entities],
+        f"No {what} in project {config.project}, domain {config.domain}.",
+    )
 
 
 def _entity_command(resource_type: ResourceType) -> Callable[..., None]:

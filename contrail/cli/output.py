@@ -79,6 +79,22 @@ def make_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str
     return table
 
 
+def print_listing(
+    documents: Sequence[Any],
+    output: OutputFormat,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    none: str,
+) -> None:
+    """A list as ``documents`` (``-o json|yaml``) or a table of ``rows``; ``none`` when empty."""
+    if output is not OutputFormat.TABLE:
+        print_document(list(documents), output)
+    elif not rows:
+        console.print(escape(none), highlight=False)
+    else:
+        console.print(make_table(columns, rows))
+
+
 def format_time(value: datetime | None) -> str:
     """A timestamp in UTC, to the second (``-`` when unknown)."""
     if value is None:
