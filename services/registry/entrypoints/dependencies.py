@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.registry.adapters.bundles import BundleStore
-from services.registry.bootstrap import RegistryServices, bootstrap
+from services.registry.bootstrap import RegistryServices
 from services.registry.service_layer.unit_of_work import RegistryUoWFactory
 from shared.service import ServiceRuntime
 from shared.settings import RegistrySettings
@@ -19,11 +19,8 @@ def _runtime(request: Request) -> ServiceRuntime:
 
 
 def _services(request: Request) -> RegistryServices:
-    """The registry wired to the runtime's adapters, once per app."""
-    services: RegistryServices | None = getattr(request.app.state, "registry", None)
-    if services is None:
-        services = bootstrap(_runtime(request))
-        request.app.state.registry = services
+    """The registry as ``bootstrap`` wired it when the runtime started."""
+    services: RegistryServices = request.app.state.registry
     return services
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.registry.bootstrap import bootstrap
 from services.registry.entrypoints import data_proxy, entities, projects
 from services.registry.entrypoints.openapi import document_request_models
 from services.registry.entrypoints.representations import (
@@ -15,6 +16,7 @@ from services.registry.entrypoints.representations import (
     WorkflowRegistration,
 )
 from shared.service import create_service_app
+from shared.service.app import ServiceRuntime
 from shared.settings import RegistrySettings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -22,12 +24,18 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def build_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
+
+    def wire(runtime: ServiceRuntime) -> None:
+        # The routes find the wired use cases on the app (entrypoints/dependencies.py).
+        app.state.registry = bootstrap(runtime)
+
     app = create_service_app(
         settings,
         title="Contrail registry",
         description="Tasks, workflows and launch plans, compiled and immutable; the data proxy.",
         migrations_dir=MIGRATIONS,
         routers=[projects.router, *entities.ROUTERS, data_proxy.router],
+        register_subscribers=wire,
     )
     document_request_models(app, [TaskRegistration, WorkflowRegistration, LaunchPlanRegistration])
     freeze_startup_heap()

@@ -1,0 +1,32 @@
+"""Wires the notifier service's use cases to its adapters.
+
+The service runs on PostgreSQL (``bootstrap(runtime)``, called by its
+entrypoints when the runtime starts); unit tests pass in-memory fakes
+(``bootstrap(uow_factory=...)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.notifier.adapters.unit_of_work import postgres_uow_factory
+from services.notifier.service_layer.unit_of_work import NotifierUoWFactory
+from shared.service.app import ServiceRuntime
+
+
+@dataclass(frozen=True)
+class NotifierServices:
+    """What the notifier service's use cases take: a unit of work per use."""
+
+    uow_factory: NotifierUoWFactory
+
+
+def bootstrap(
+    runtime: ServiceRuntime | None = None, *, uow_factory: NotifierUoWFactory | None = None
+) -> NotifierServices:
+    """The notifier service on ``runtime``'s pool, or on the unit of work factory given."""
+    if uow_factory is None:
+        if runtime is None:
+            raise ValueError("bootstrap needs a runtime or a unit of work factory")
+        uow_factory = postgres_uow_factory(runtime.pool)
+    return NotifierServices(uow_factory)
