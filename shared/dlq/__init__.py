@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.events.topics import dead_letter
-from shared.kafka import create_producer
+from shared.kafka import DLQ_ORIGIN, DLQ_REASON, create_producer
 from shared.retry import retry_until
 from shared.settings import InfraSettings
 
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 DLQ_SUFFIX = ".dlq"
 DLQ_HEADER_PREFIX = "x-contrail-dlq-"
-"""Headers the dead-lettering adds (reason, origin); replay drops them."""
+"""The dead-lettering's own headers (``DLQ_REASON``, ``DLQ_ORIGIN``); replay drops them."""
 MAX_EMPTY_FETCHES = 30
 """Fetches (of up to a second) that may return nothing before a read gives up."""
 CONNECT_DEADLINE = 30.0
@@ -75,14 +75,13 @@ class DeadLetter:
 
     @property
     def reason(self) -> str:
-        return self._header("reason")
+        return self._header(DLQ_REASON)
 
     @property
     def origin(self) -> str:
-        return self._header("origin")
+        return self._header(DLQ_ORIGIN)
 
-    def _header(self, name: str) -> str:
-        wanted = DLQ_HEADER_PREFIX + name
+    def _header(self, wanted: str) -> str:
         return next((v.decode(errors="replace") for n, v in self.headers if n == wanted), "")
 
     def original_headers(self) -> list[tuple[str, bytes]]:
