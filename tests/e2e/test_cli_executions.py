@@ -196,8 +196,8 @@ def test_run_remote_wait_get_and_events(run: Run) -> None:
     assert all(n["attempts"][0]["phase"] == "SUCCEEDED" for n in document["nodes"])
 
     shown = run("get", "execution", name, "--project", project)
-    assert "├── n0  SUCCEEDED  1 attempt" in shown.stdout
-    assert "└── n1  SUCCEEDED  1 attempt" in shown.stdout
+    assert "├── n0 workflows.example.say_hello  SUCCEEDED  1 attempt" in shown.stdout
+    assert "└── n1 workflows.example.greeting_length  SUCCEEDED  1 attempt" in shown.stdout
 
     # 2 execution + 2 x (node QUEUED, RUNNING, SUCCEEDED + attempt QUEUED, RUNNING, SUCCEEDED) + 1
     tail = run(
