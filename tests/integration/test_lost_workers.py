@@ -26,16 +26,19 @@ import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from contrail.demo.stack import Stack
-from services.launcher.adapters.report_backlog import partition_of
+from services.launcher.adapters.report_backlog import ReportProgress, partition_of
+from shared.dispatch import ATTEMPTS, AttemptReport, ReportKind
 from shared.events.topics import EXECUTIONS
+from shared.identifiers import ExecutionIdentifier
 from shared.settings import LauncherSettings, StackSettings
 from tests.eventually import eventually_async
 from tests.integration.launcher_support import Launcher, describe, open_launcher, tail
@@ -105,6 +108,46 @@ async def test_the_engine_knows_the_partition_of_an_executions_reports(
     assert found == {key: partition_of(key, partitions) for key in keys}
 
 
+async def test_a_partition_is_read_through_once_its_group_has_committed_it_all(
+    stack: StackSettings, broker: KafkaBroker, topic: str
+) -> None:
+    """The lost-worker rule's view of a partition without lag, through the real Kafka."""
+    keys = [f"p-{i}/development/e{i}" for i in range(20)]
+    for key in keys:
+        await broker.publish(b"{}", topic, key=key.encode())
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    unread = ReportProgress(stack, f"{group}-idle", topic)
+    read = ReportProgress(stack, group, topic)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=stack.kafka_bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        seen: list[str] = []
+
+        async def read_all() -> int:
+            for records in (await consumer.getmany(timeout_ms=250)).values():
+                seen.extend(r.key.decode() for r in records if r.key)
+            return len(seen)
+
+        await eventually_async(read_all, lambda n: n == len(keys), timeout=20)
+        await consumer.commit()
+        before = datetime.now(UTC)
+        nothing_read = await unread.read_through()
+        all_read = await read.read_through()
+    finally:
+        await consumer.stop()
+        await unread.close()
+        await read.close()
+    assert [nothing_read(key) for key in keys] == [None] * len(keys)
+    through = [all_read(key) for key in keys]
+    assert all(t is not None and t >= before for t in through), through
+
+
 class WorkerProcess:
     """One more worker like the stack's (``python -m services.launcher.worker``).
 
@@ -160,11 +203,16 @@ def runs_on(worker_id: str, pid: int) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def steady_load(launcher: Launcher, project: str) -> AsyncIterator[list[dict[str, Any]]]:
-    """Launch a one-node chain of a short nap every tenth of a second until the block ends.
+async def steady_load(
+    stack: StackSettings, launcher: Launcher, project: str
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Reports keep flowing to the engine until the block ends, on every partition.
 
-    Every attempt sends the engine a few reports (taken, started, ended), so
-    the engine's consumer group has reports to read at any moment.
+    A one-node chain of a short nap is launched every tenth of a second (each
+    attempt sends its own reports), and a stale worker heartbeats attempts the
+    engine no longer runs, a few hundred a second: the engine's consumer group
+    is never without unread reports for long (with the old rule, "no lag in
+    the whole group", a dead worker was then never declared lost).
     """
     launched: list[dict[str, Any]] = []
     stop = asyncio.Event()
@@ -177,12 +225,37 @@ async def steady_load(launcher: Launcher, project: str) -> AsyncIterator[list[di
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
 
-    task = asyncio.create_task(launch_forever())
+    async def stale_heartbeats() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            seq = 0
+            while not stop.is_set():
+                seq += 1
+                for i in range(15):
+                    execution = ExecutionIdentifier(
+                        project=project, domain="development", name=f"gone{seq % 50}x{i}"
+                    )
+                    beat = AttemptReport(
+                        kind=ReportKind.HEARTBEAT,
+                        execution=execution,
+                        node_path="n0",
+                        attempt=1,
+                        worker_id="stale-worker-1",
+                        heartbeat_seq=seq,
+                    )
+                    await producer.send(ATTEMPTS, beat.to_json(), key=execution.key.encode())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.05)
+        finally:
+            await producer.stop()
+
+    tasks = [asyncio.create_task(launch_forever()), asyncio.create_task(stale_heartbeats())]
     try:
         yield launched
     finally:
         stop.set()
-        await task
+        await asyncio.gather(*tasks)
 
 
 async def test_a_worker_killed_under_a_steady_load_is_declared_lost_within_seconds(
@@ -198,7 +271,7 @@ async def test_a_worker_killed_under_a_steady_load_is_declared_lost_within_secon
     async with open_launcher(stack) as launcher:
         try:
             with second.running():
-                async with steady_load(launcher, load_project) as launched:
+                async with steady_load(stack, launcher, load_project) as launched:
                     async with tail(stack, EXECUTIONS, project) as live:
                         execution = await launcher.launch(
                             project, workflow={"name": CHAIN}, inputs={"name": nap(150)}

@@ -62,6 +62,7 @@ class ReportProgress:
         self._group = group
         self._topic = topic
         self._applied: dict[int, datetime] = {}
+        self._partitions: list[int] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
 
@@ -97,10 +98,9 @@ class ReportProgress:
         """The topic's partitions, and when those the group has fully committed were so."""
         try:
             consumer, admin = await self._clients()
-            partitions = sorted(consumer.partitions_for_topic(self._topic) or ())
-            if not partitions:
-                await consumer.topics()
-                partitions = sorted(consumer.partitions_for_topic(self._topic) or ())
+            if not self._partitions:
+                self._partitions = await self._describe(admin)
+            partitions = self._partitions
             tps = [TopicPartition(self._topic, p) for p in partitions]
             at = datetime.now(UTC)  # before the ends: all that precedes them was sent by now
             ends = await consumer.end_offsets(tps)
@@ -115,6 +115,16 @@ class ReportProgress:
             if (committed[tp].offset if tp in committed else 0) >= ends[tp]
         }
         return partitions, caught_up
+
+    async def _describe(self, admin: AIOKafkaAdminClient) -> list[int]:
+        """The topic's partitions (a standalone consumer knows only those it reads)."""
+        described = await admin.describe_topics([self._topic])
+        return sorted(
+            partition["partition"]
+            for topic in described
+            if topic.get("topic") == self._topic and not topic.get("error_code")
+            for partition in topic.get("partitions", ())
+        )
 
     async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         if self._consumer is None or self._admin is None:
@@ -140,6 +150,7 @@ class ReportProgress:
     async def close(self) -> None:
         consumer, admin = self._consumer, self._admin
         self._consumer = self._admin = None
+        self._partitions = []
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
