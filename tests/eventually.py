@@ -66,7 +66,11 @@ class NotEventually(AssertionError):
 
 
 def _shorten(text: str) -> str:
-    return text if len(text) <= _REPR_LIMIT else f"{text[:_REPR_LIMIT]}... ({len(text)} chars)"
+    """At most about ``_REPR_LIMIT`` characters: the start and the end (often the newest)."""
+    if len(text) <= _REPR_LIMIT:
+        return text
+    half = _REPR_LIMIT // 2
+    return f"{text[:half]} ... ({len(text)} chars) ... {text[-half:]}"
 
 
 @dataclass

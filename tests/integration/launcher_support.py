@@ -81,6 +81,20 @@ def nap(name: str) -> str:
     return f"rested {name}"
 
 
+class Records(list[dict[str, Any]]):
+    """JSON records of a topic; shown by what they say (``attempt n0#1 RUNNING``) in a failure."""
+
+    def __repr__(self) -> str:
+        return repr([_summary(record) for record in self])
+
+
+def _summary(record: dict[str, Any]) -> Any:
+    try:
+        return f"{record['data']['execution']['name']} {describe(record)}"
+    except (KeyError, TypeError):
+        return record
+
+
 class Tail:
     """Records of one topic from the moment it is opened, those keyed under a project."""
 
@@ -114,8 +128,8 @@ class Tail:
                 if m.key is not None and m.key.startswith(self.prefix) and m.value:
                     self.buffer.append((m.key, m.value))
 
-    def _bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(value) for _, value in self.buffer]
+    def _bodies(self) -> Records:
+        return Records(json.loads(value) for _, value in self.buffer)
 
     async def take(
         self, match: Callable[[dict[str, Any]], bool], timeout: float = 15.0
