@@ -65,7 +65,12 @@ class UnitOfWork(abc.ABC):
     ) -> None:
         try:
             if not self._finished:
-                await self._rollback()
+                try:
+                    await self._rollback()
+                except Exception:
+                    if exc is None:
+                        raise
+                    # What ended the block says more (the pool resets the connection).
         finally:
             await self._end()
 

@@ -58,6 +58,23 @@ async def test_an_exception_rolls_back_and_propagates() -> None:
     assert uow.calls == ["begin", "rollback", "end"]
 
 
+class BrokenConnection(Recording):
+    async def _rollback(self) -> None:
+        await super()._rollback()
+        raise ConnectionError("the connection is gone")
+
+
+async def test_a_failed_rollback_does_not_hide_what_ended_the_block() -> None:
+    uow = BrokenConnection()
+    with pytest.raises(LookupError):
+        async with uow:
+            raise LookupError("refused")
+    assert uow.calls == ["begin", "rollback", "end"]
+    with pytest.raises(ConnectionError):
+        async with uow:
+            pass
+
+
 async def test_an_explicit_rollback_is_not_repeated_on_exit() -> None:
     uow = Recording()
     async with uow:
