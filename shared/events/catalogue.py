@@ -6,6 +6,7 @@ languages consume are generated from these classes (``python -m shared.events``)
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -70,6 +71,37 @@ class ExecutionEventData(EventData):
     seq: NonNegativeInt = Field(
         description="Per execution, gap-free and increasing from 0 across all its events."
     )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="The execution's labels: its launch plan's, overridden by the launch "
+        "request's. The same on every event of the execution.",
+    )
+
+
+class TriggerKind(StrEnum):
+    """What launched an execution."""
+
+    USER = "user"
+    SCHEDULE = "schedule"
+    RELAUNCH = "relaunch"
+    RECOVER = "recover"
+
+
+class Trigger(BaseModel):
+    """What launched an execution, and on whose behalf."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: TriggerKind = TriggerKind.USER
+    principal: str | None = Field(
+        default=None, description="Who launched it; null until Contrail authenticates callers."
+    )
+    scheduled_at: datetime | None = Field(
+        default=None, description="schedule: the tick of the schedule it was launched for."
+    )
+    source: ExecutionIdentifier | None = Field(
+        default=None, description="relaunch, recover: the execution it was made from."
+    )
 
 
 class ErrorKind(StrEnum):
@@ -117,6 +149,22 @@ class ExecutionPhaseChanged(ExecutionEventData):
 
     phase: ExecutionPhase
     error: ExecutionError | None = None
+    trigger: Trigger | None = Field(
+        default=None, description="What launched the execution (null in events before it was kept)."
+    )
+    queued_at: datetime | None = Field(
+        default=None, description="When the execution was created, QUEUED."
+    )
+    started_at: datetime | None = Field(
+        default=None, description="When it started RUNNING; null if it has not (yet)."
+    )
+    ended_at: datetime | None = Field(
+        default=None, description="When it reached its terminal phase; null before."
+    )
+    duration_seconds: NonNegativeFloat | None = Field(
+        default=None,
+        description="On terminal phases: ended_at - started_at; null if it never started.",
+    )
 
 
 class NodePhaseChanged(ExecutionEventData):
@@ -137,9 +185,20 @@ class TaskAttemptPhaseChanged(ExecutionEventData):
     phase: TaskAttemptPhase
     worker_id: str | None = None
     error: ExecutionError | None = None
-    resources_requested: Resources = Resources()
+    resources_requested: Resources = Field(
+        default=Resources(), description="The task's resource requests and limits."
+    )
     resources_used: ResourceUsage | None = None
     log_uri: str | None = None
+    queued_at: datetime | None = Field(
+        default=None, description="When the attempt was dispatched to the workers."
+    )
+    started_at: datetime | None = Field(
+        default=None, description="When a worker started it; null if none has (yet)."
+    )
+    ended_at: datetime | None = Field(
+        default=None, description="When it reached its terminal phase; null before."
+    )
 
 
 EVENT_TYPES: dict[str, type[EventData]] = {

@@ -40,6 +40,7 @@ from shared.events.catalogue import (
     ExecutionPhaseChanged,
     NodePhaseChanged,
     TaskAttemptPhaseChanged,
+    Trigger,
 )
 from shared.identifiers import ExecutionIdentifier, Identifier, ResourceType
 from shared.literals import INT, STR, ListType, LiteralType
@@ -191,12 +192,16 @@ class Driver:
         settings: MachineSettings | None = None,
         functions: dict[str, Callable[..., dict[str, Any]]] | None = None,
         check_duplicates: bool = True,
+        labels: dict[str, str] | None = None,
+        trigger: Trigger | None = None,
     ) -> None:
         self.settings = settings or MachineSettings()
         self.functions = {**FUNCTIONS, **(functions or {})}
         self.check_duplicates = check_duplicates
         self.clock = T0
-        decision = create_execution(EXECUTION, wf, inputs or {}, self.clock)
+        decision = create_execution(
+            EXECUTION, wf, inputs or {}, self.clock, labels=labels, trigger=trigger
+        )
         self.state: ExecutionState = decision.state
         self.commands: list[Command] = list(decision.commands)
         self.cache: dict[str, dict[str, Any]] = {}

@@ -12,6 +12,7 @@ from services.launcher.adapters.executions import (
     ExecutionExists,
     Locked,
     running_changes,
+    trigger_columns,
 )
 from services.launcher.adapters.schedules import ScheduleRow
 from services.launcher.domain import ExecutionState, Literals
@@ -68,21 +69,14 @@ class FakeExecutions:
     def _call(self, name: str) -> None:
         self._state.calls.append(name)
 
-    async def insert(
-        self,
-        state: ExecutionState,
-        *,
-        labels: Mapping[str, str],
-        relaunched_from: str | None = None,
-        recovered_from: str | None = None,
-    ) -> None:
+    async def insert(self, state: ExecutionState) -> None:
         self._call("insert")
         key = state.execution.key
         if key in self._state.executions:
             raise ExecutionExists(key)
         self._state.closures.setdefault(digest(state.closure), state.closure)
         self._state.executions[key] = StoredExecution(
-            state, 0, dict(labels), relaunched_from, recovered_from
+            state, 0, dict(state.labels), *trigger_columns(state.trigger)
         )
 
     async def lock(self, key: str) -> Locked | None:
@@ -124,10 +118,6 @@ class FakeExecutions:
                 self._state.running.pop(attempt, None)
             for key, path, number, worker, heard in started:
                 self._state.running.setdefault((key, path, number), RunningRow(worker, heard))
-
-    async def labels(self, key: str) -> dict[str, str]:
-        row = self._state.executions.get(key)
-        return dict(row.labels) if row is not None else {}
 
     async def queued_recovery(self, key: str) -> dict[str, Literals] | None:
         row = self._state.executions.get(key)
@@ -222,11 +212,6 @@ class FakeSchedules:
         row = self._state.schedules[launch_plan]
         last = tick if row.last_tick is None else max(row.last_tick, tick)
         self._state.schedules[launch_plan] = replace(row, last_tick=last, last_error=error)
-
-    async def mark_scheduled(self, project: str, domain: str, name: str, tick: datetime) -> None:
-        row = self._state.executions.get(f"{project}/{domain}/{name}")
-        if row is not None and row.scheduled_at is None:
-            row.scheduled_at = tick
 
 
 class FakeLauncherUnitOfWork(FakeUnitOfWork[LauncherState], LauncherUnitOfWork):

@@ -164,7 +164,7 @@ async def test_a_queued_execution_is_started_once(
         ExecutionIdentifier(project=PROJECT, domain=DOMAIN, name="x1"), ONE_TASK, {"x": 1}, T0
     )
     async with db() as uow:
-        await uow.executions.insert(created.state, labels={})
+        await uow.executions.insert(created.state)
         await uow.commit()
 
     await svc.engine.start_if_queued("demo/development/x1")
@@ -188,6 +188,29 @@ async def test_relaunch_creates_a_new_execution_with_the_same_inputs_and_labels(
     assert stored.labels == {"team": "a"}
     assert stored.state.inputs == {"x": 1}
     assert phases(db, "x2") == [(0, "QUEUED"), (1, "RUNNING")]
+
+
+async def test_relaunch_and_recover_name_their_source_on_every_execution_event(
+    svc: LauncherServices, db: FakeLauncherUoWFactory
+) -> None:
+    await create(svc)
+
+    await svc.launcher.relaunch(PROJECT, DOMAIN, "x1", "x2")
+    await svc.launcher.recover(PROJECT, DOMAIN, "x1", "x3")
+
+    source = {"project": PROJECT, "domain": DOMAIN, "name": "x1"}
+    for name, kind in (("x1", "user"), ("x2", "relaunch"), ("x3", "recover")):
+        events = [
+            e["data"]
+            for e in records(db, EXECUTIONS, name)
+            if e["type"] == "contrail.execution.phase_changed"
+        ]
+        assert [e["phase"] for e in events] == ["QUEUED", "RUNNING"]
+        for data in events:
+            assert data["labels"] == {"team": "a"}
+            assert data["trigger"]["kind"] == kind
+            assert data["trigger"].get("source") == (None if kind == "user" else source)
+    assert db.state.executions["demo/development/x3"].recovered_from == "demo/development/x1"
 
 
 async def test_forgetting_applied_reports_lets_an_old_id_apply_again(

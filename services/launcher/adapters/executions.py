@@ -19,7 +19,7 @@ import asyncpg
 
 from services.launcher.domain import ExecutionState, Literals, NodeState, StopReason
 from shared.db.pool import Connection
-from shared.events.catalogue import ExecutionError
+from shared.events.catalogue import ExecutionError, Trigger, TriggerKind
 from shared.identifiers import ExecutionIdentifier, Identifier
 from shared.phases import ExecutionPhase, TaskAttemptPhase
 from shared.specs import WorkflowClosure, digest
@@ -134,14 +134,7 @@ class ExecutionRepository:
 
     # --- creating ---------------------------------------------------------------------
 
-    async def insert(
-        self,
-        state: ExecutionState,
-        *,
-        labels: Mapping[str, str],
-        relaunched_from: str | None = None,
-        recovered_from: str | None = None,
-    ) -> None:
+    async def insert(self, state: ExecutionState) -> None:
         """Store a new execution (its nodes come with its first decision)."""
         conn = self._conn
         closure_digest = self._caches.closures.digest_of(state.closure)
@@ -156,9 +149,10 @@ class ExecutionRepository:
             await conn.execute(
                 """INSERT INTO executions (key, project, domain, name, workflow, workflow_name,
                        launch_plan, launch_plan_name, closure_digest, phase, inputs, labels,
-                       next_seq, version, relaunched_from, recovered_from, created_at, updated_at)
+                       next_seq, version, relaunched_from, recovered_from, scheduled_at,
+                       created_at, updated_at)
                    VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9, $10, $11::jsonb,
-                       $12::jsonb, $13, 0, $14, $15, $16, $16)""",
+                       $12::jsonb, $13, 0, $14, $15, $16, $17, $17)""",
                 execution.key,
                 execution.project,
                 execution.domain,
@@ -170,10 +164,9 @@ class ExecutionRepository:
                 closure_digest,
                 state.phase.value,
                 json.dumps(state.inputs),
-                json.dumps(dict(labels)),
+                json.dumps(state.labels),
                 state.next_seq,
-                relaunched_from,
-                recovered_from,
+                *trigger_columns(state.trigger),
                 state.created_at,
             )
         except asyncpg.UniqueViolationError as exc:
@@ -195,6 +188,7 @@ class ExecutionRepository:
         rows = await self._conn.fetch(
             """SELECT key, project, domain, name, workflow, launch_plan, closure_digest, phase,
                       inputs, outputs, error, next_seq, version, active, stop, recovered,
+                      labels, relaunched_from, recovered_from, scheduled_at,
                       created_at, started_at, updated_at, ended_at
                FROM executions WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE""",
             sorted(set(keys)),
@@ -225,6 +219,8 @@ class ExecutionRepository:
             ),
             closure=closure,
             inputs=json.loads(row["inputs"]),
+            labels=json.loads(row["labels"]),
+            trigger=trigger_of(row["relaunched_from"], row["recovered_from"], row["scheduled_at"]),
             phase=ExecutionPhase(row["phase"]),
             next_seq=row["next_seq"],
             created_at=row["created_at"],
@@ -323,10 +319,6 @@ class ExecutionRepository:
             )
         self._stored += [(c.after.execution.key, c.version + 1, c.after) for c in changes]
 
-    async def labels(self, key: str) -> dict[str, str]:
-        text = await self._conn.fetchval("SELECT labels FROM executions WHERE key = $1", key)
-        return dict(json.loads(text)) if text else {}
-
     async def queued_recovery(self, key: str) -> dict[str, Literals] | None:
         """The outputs execution ``key`` recovers if it is QUEUED (not started), else None."""
         row = await self._conn.fetchrow(
@@ -422,6 +414,31 @@ class ExecutionRepository:
             node_path,
             attempt,
         )
+
+
+def trigger_columns(trigger: Trigger) -> tuple[str | None, str | None, datetime | None]:
+    """How ``trigger`` is stored: the row's relaunched_from, recovered_from and scheduled_at."""
+    source = trigger.source.key if trigger.source is not None else None
+    return (
+        source if trigger.kind is TriggerKind.RELAUNCH else None,
+        source if trigger.kind is TriggerKind.RECOVER else None,
+        trigger.scheduled_at if trigger.kind is TriggerKind.SCHEDULE else None,
+    )
+
+
+def trigger_of(
+    relaunched_from: str | None, recovered_from: str | None, scheduled_at: datetime | None
+) -> Trigger:
+    """The trigger that a row's relaunched_from, recovered_from and scheduled_at record."""
+    if relaunched_from or recovered_from:
+        project, domain, name = (relaunched_from or recovered_from or "").split("/")
+        return Trigger(
+            kind=TriggerKind.RELAUNCH if relaunched_from else TriggerKind.RECOVER,
+            source=ExecutionIdentifier(project=project, domain=domain, name=name),
+        )
+    if scheduled_at is not None:
+        return Trigger(kind=TriggerKind.SCHEDULE, scheduled_at=scheduled_at)
+    return Trigger()
 
 
 def running_changes(

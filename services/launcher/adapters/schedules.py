@@ -133,17 +133,6 @@ class ScheduleRepository:
             error,
         )
 
-    async def mark_scheduled(self, project: str, domain: str, name: str, tick: datetime) -> None:
-        """Record on the execution the tick it was created for."""
-        await self._conn.execute(
-            "UPDATE executions SET scheduled_at = $4 "
-            "WHERE project = $1 AND domain = $2 AND name = $3 AND scheduled_at IS NULL",
-            project,
-            domain,
-            name,
-            tick,
-        )
-
 
 class RegistryLaunchPlans:
     """The registry's launch plans with their current state, over its HTTP API.

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -86,6 +86,7 @@ from shared.events.catalogue import (
     NodePhaseChanged,
     ResourceUsage,
     TaskAttemptPhaseChanged,
+    Trigger,
 )
 from shared.identifiers import ExecutionIdentifier, Identifier
 from shared.literals import LiteralType
@@ -149,32 +150,60 @@ def create_execution(
     inputs: Literals,
     now: datetime,
     launch_plan: Identifier | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+    trigger: Trigger | None = None,
 ) -> Decision:
     """A new execution, QUEUED, with its first event (seq 0).
 
-    ``inputs`` are the execution's validated inputs (defaults filled in). The
+    ``inputs`` are the execution's validated inputs (defaults filled in);
+    ``labels`` and ``trigger`` (a user, by default) ride on its events. The
     engine runs it once it is given ``Start``.
     """
-    workflow = closure.primary.identifier
     state = ExecutionState(
         execution=execution,
-        workflow=workflow,
+        workflow=closure.primary.identifier,
         launch_plan=launch_plan,
         closure=closure,
         inputs=inputs,
+        labels=dict(labels or {}),
+        trigger=trigger or Trigger(),
         phase=ExecutionPhase.QUEUED,
         next_seq=1,
         created_at=now,
         updated_at=now,
     )
-    event = ExecutionPhaseChanged(
-        execution=execution,
-        workflow=workflow,
-        launch_plan=launch_plan,
-        seq=0,
-        phase=ExecutionPhase.QUEUED,
-    )
+    event = execution_event(state, 0, ExecutionPhase.QUEUED)
     return Decision(state, [Emit(event=event, time=now)])
+
+
+def execution_event(
+    state: ExecutionState,
+    seq: int,
+    phase: ExecutionPhase,
+    *,
+    started_at: datetime | None = None,
+    ended_at: datetime | None = None,
+    error: ExecutionError | None = None,
+) -> ExecutionPhaseChanged:
+    """The event of ``state``'s execution entering ``phase``, with what it is and its times."""
+    duration = None
+    if ended_at is not None and started_at is not None:
+        duration = max((ended_at - started_at).total_seconds(), 0.0)
+    return ExecutionPhaseChanged(
+        execution=state.execution,
+        workflow=state.workflow,
+        launch_plan=state.launch_plan,
+        labels=state.labels,
+        seq=seq,
+        phase=phase,
+        error=error,
+        trigger=state.trigger,
+        queued_at=state.created_at,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_seconds=duration,
+    )
 
 
 def decide(
@@ -323,12 +352,12 @@ class _Run:
         if phase.is_terminal:
             self.ended_at = self.now
         self.emit(
-            ExecutionPhaseChanged(
-                execution=self.state.execution,
-                workflow=self.state.workflow,
-                launch_plan=self.state.launch_plan,
-                seq=self.seq,
-                phase=phase,
+            execution_event(
+                self.state,
+                self.seq,
+                phase,
+                started_at=self.started_at,
+                ended_at=self.ended_at,
                 error=self.error,
             )
         )
@@ -348,6 +377,7 @@ class _Run:
                 execution=self.state.execution,
                 workflow=self.state.workflow,
                 launch_plan=self.state.launch_plan,
+                labels=self.state.labels,
                 seq=self.seq,
                 node_id=path,
                 phase=phase,
@@ -371,6 +401,7 @@ class _Run:
                 execution=self.state.execution,
                 workflow=self.state.workflow,
                 launch_plan=self.state.launch_plan,
+                labels=self.state.labels,
                 seq=self.seq,
                 node_id=path,
                 task=task.identifier,
@@ -381,6 +412,9 @@ class _Run:
                 resources_requested=task.spec.resources,
                 resources_used=attempt.usage,
                 log_uri=attempt.log_uri,
+                queued_at=attempt.queued_at,
+                started_at=attempt.started_at,
+                ended_at=attempt.ended_at,
             )
         )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
-from shared.events.catalogue import ExecutionError, ResourceUsage
+from shared.events.catalogue import ExecutionError, ResourceUsage, Trigger
 from shared.identifiers import ExecutionIdentifier, Identifier
 from shared.phases import ExecutionPhase, NodePhase, TaskAttemptPhase
 from shared.specs import NodeKind, WorkflowClosure
@@ -108,6 +108,10 @@ class ExecutionState(_State):
     launch_plan: Identifier | None = None
     closure: WorkflowClosure
     inputs: Literals
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Carried on every event, for who filters on them."
+    )
+    trigger: Trigger = Field(default_factory=Trigger, description="What launched it.")
     phase: ExecutionPhase
     next_seq: NonNegativeInt = Field(description="The seq of the next public event.")
     created_at: datetime

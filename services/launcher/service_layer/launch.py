@@ -29,6 +29,7 @@ from services.launcher.service_layer.errors import (
     TargetNotFound,
     check_names,
 )
+from shared.events.catalogue import Trigger, TriggerKind
 from shared.identifiers import ExecutionIdentifier, Identifier, ResourceType
 from shared.literals import value_errors
 from shared.phases import NodePhase
@@ -61,6 +62,7 @@ class LaunchRequest:
     task: EntityChoice | None = None
     inputs: Mapping[str, Any] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    trigger: Trigger = field(default_factory=Trigger)
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ class Launcher:
             inputs,
             target.launch_plan,
             {**target.labels, **request.labels},
+            trigger=request.trigger,
         )
 
     async def create(
@@ -247,26 +250,25 @@ class Launcher:
         launch_plan: Identifier | None,
         labels: Mapping[str, str],
         *,
+        trigger: Trigger | None = None,
         recovered: dict[str, Literals] | None = None,
-        relaunched_from: str | None = None,
-        recovered_from: str | None = None,
     ) -> ExecutionState:
-        """Store the execution QUEUED with its first event, and start it, in one transaction."""
+        """Store the execution QUEUED with its first event, and start it, in one transaction.
+
+        ``trigger`` says what launched it (a user, by default).
+        """
         check_names(project=project, domain=domain, execution_name=name)
         execution = ExecutionIdentifier(
             project=project, domain=domain, name=name or generated_name()
         )
         at = now()
-        created = create_execution(execution, closure, inputs, at, launch_plan)
+        created = create_execution(
+            execution, closure, inputs, at, launch_plan, labels=labels, trigger=trigger
+        )
         engine = self.engine
         async with self.uow_factory() as uow:
             try:
-                await uow.executions.insert(
-                    created.state,
-                    labels=labels,
-                    relaunched_from=relaunched_from,
-                    recovered_from=recovered_from,
-                )
+                await uow.executions.insert(created.state)
             except ExecutionExists as exc:
                 raise NameTaken(
                     f"an execution named '{execution.name}' exists in {project}/{domain}"
@@ -287,15 +289,10 @@ class Launcher:
             raise ExecutionNotFound(f"no execution {key}")
         return locked.state
 
-    async def _labels(self, key: str) -> dict[str, str]:
-        async with self.uow_factory(atomic=False) as uow:
-            return await uow.executions.labels(key)
-
     async def relaunch(
         self, project: str, domain: str, name: str, new_name: str | None
     ) -> ExecutionState:
         old = await self.previous(project, domain, name)
-        labels = await self._labels(old.execution.key)
         return await self.create(
             project,
             domain,
@@ -303,15 +300,14 @@ class Launcher:
             old.closure,
             old.inputs,
             old.launch_plan,
-            labels,
-            relaunched_from=old.execution.key,
+            old.labels,
+            trigger=Trigger(kind=TriggerKind.RELAUNCH, source=old.execution),
         )
 
     async def recover(
         self, project: str, domain: str, name: str, new_name: str | None
     ) -> ExecutionState:
         old = await self.previous(project, domain, name)
-        labels = await self._labels(old.execution.key)
         recovered = {
             path: dict(node.outputs)
             for path, node in old.nodes.items()
@@ -324,7 +320,7 @@ class Launcher:
             old.closure,
             old.inputs,
             old.launch_plan,
-            labels,
+            old.labels,
+            trigger=Trigger(kind=TriggerKind.RECOVER, source=old.execution),
             recovered=recovered,
-            recovered_from=old.execution.key,
         )

@@ -2,13 +2,13 @@
 
 A tick fires by launching the launch plan (``Launcher.launch``) under the
 tick's deterministic name (``tick_execution_name``), with the tick in the
-kickoff input and the label ``contrail.schedule``. The name is unique per
-project and domain, so a tick fired twice (a launcher restarted between
-creating the execution and recording the tick, two callers at once) creates
-one execution: the second launch is refused as a taken name, which means
-"already fired". Then the tick is recorded as the schedule's ``last_tick``
-and as the execution's ``scheduled_at``, in one transaction that holds the
-schedule's row lock.
+kickoff input, the label ``contrail.schedule`` and a ``schedule`` trigger that
+names the tick (the execution's ``scheduled_at``, on its events). The name is
+unique per project and domain, so a tick fired twice (a launcher restarted
+between creating the execution and recording the tick, two callers at once)
+creates one execution: the second launch is refused as a taken name, which
+means "already fired". Then the tick is recorded as the schedule's
+``last_tick``, in one transaction that holds the schedule's row lock.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from services.launcher.service_layer.errors import LaunchError, NameTaken
 from services.launcher.service_layer.launch import EntityChoice, Launcher, LaunchRequest
 from services.launcher.service_layer.unit_of_work import LauncherUoWFactory
 from shared import cron
-from shared.events.catalogue import LaunchPlanState
+from shared.events.catalogue import LaunchPlanState, Trigger, TriggerKind
 from shared.identifiers import Identifier
 
 log = logging.getLogger(__name__)
@@ -176,10 +176,6 @@ class Scheduler:
                         extra={"lp": launch_plan.urn, "tick": tick.isoformat()},
                     )
                     break
-                if outcome.error is None:
-                    await uow.schedules.mark_scheduled(
-                        launch_plan.project, launch_plan.domain, outcome.execution_name, tick
-                    )
                 await uow.schedules.advance(launch_plan, tick, outcome.error)
                 fired.append(outcome)
             await uow.commit()
@@ -195,6 +191,7 @@ class Scheduler:
             launch_plan=EntityChoice(launch_plan.name, launch_plan.version),
             inputs={row.kickoff_time_input: kickoff_value(tick)} if row.kickoff_time_input else {},
             labels={SCHEDULE_LABEL: "true"},
+            trigger=Trigger(kind=TriggerKind.SCHEDULE, scheduled_at=tick),
         )
         try:
             await self.launcher.launch(request)

@@ -31,15 +31,9 @@ class Executions(Protocol):
     this one commits.
     """
 
-    async def insert(
-        self,
-        state: ExecutionState,
-        *,
-        labels: Mapping[str, str],
-        relaunched_from: str | None = None,
-        recovered_from: str | None = None,
-    ) -> None:
-        """Store a new execution; raises ``ExecutionExists`` when its name is taken."""
+    async def insert(self, state: ExecutionState) -> None:
+        """Store a new execution (with its labels and trigger); raises ``ExecutionExists``
+        when its name is taken."""
 
     async def lock(self, key: str) -> Locked | None:
         """The execution's state, locked until the transaction ends; None if there is none."""
@@ -58,8 +52,6 @@ class Executions(Protocol):
 
     async def save_many(self, changes: Sequence[Change], heard_at: datetime | None = None) -> None:
         """Store each change's ``after`` state, all of them together."""
-
-    async def labels(self, key: str) -> dict[str, str]: ...
 
     async def queued_recovery(self, key: str) -> dict[str, Literals] | None:
         """The recovered outputs of execution ``key`` if it is QUEUED, else None."""
@@ -117,9 +109,6 @@ class Schedules(Protocol):
 
     async def advance(self, launch_plan: Identifier, tick: datetime, error: str | None) -> None:
         """Record ``tick`` as the last one handled (never moving backwards)."""
-
-    async def mark_scheduled(self, project: str, domain: str, name: str, tick: datetime) -> None:
-        """Record on the execution the tick it was created for."""
 
 
 class LauncherUnitOfWork(UnitOfWork):
