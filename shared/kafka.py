@@ -35,8 +35,7 @@ from typing import Any, Generic, Literal, TypeAlias, TypedDict, TypeVar, overloa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, TopicAlreadyExistsError
-from faststream._internal.context.repository import ContextRepo
-from faststream._internal.middlewares import BaseMiddleware
+from faststream import BaseMiddleware, ContextRepo
 from faststream.exceptions import HandlerException, SubscriberNotFound
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
