@@ -21,7 +21,7 @@ def _default_cache_dir() -> Path:
 
 
 class InfraSettings(BaseSettings):
-    """Where PostgreSQL, Kafka and S3 are, and how topics are laid out."""
+    """Where PostgreSQL, Kafka, S3 and SMTP are, and how topics are laid out."""
 
     model_config = SettingsConfigDict(
         env_prefix="CONTRAIL_", extra="ignore", use_attribute_docstrings=True
@@ -71,6 +71,12 @@ class InfraSettings(BaseSettings):
     """The S3 region (request signing)."""
     s3_bucket: str = "contrail"
     """The bucket for code bundles, inputs too large to inline, outputs and logs."""
+
+    # SMTP (Mailpit locally): where email notifications are sent.
+    smtp_host: str = "127.0.0.1"
+    """The SMTP server's host (the local stack's Mailpit)."""
+    smtp_port: int = 11025
+    """The SMTP server's port."""
 
     # Gateway (nginx): the one URL the CLI talks to.
     gateway_host: str = "127.0.0.1"
@@ -316,6 +322,10 @@ class StackSettings(InfraSettings):
     """The Apache Kafka release whose jars the stack fetches from Maven Central."""
     minio_module: str = "github.com/minio/minio@latest"
     """The Go module MinIO is built from (``go install``)."""
+    mailpit_module: str = "github.com/axllent/mailpit@v1.33.1"
+    """The Go module Mailpit, the stack's SMTP server and web inbox, is built from."""
+    mailpit_url: str = "http://127.0.0.1:18025"
+    """Mailpit's web inbox and API: where the stack's emails can be read (tests read them)."""
     ready_timeout_seconds: float = 60.0
     """How long ``contrail demo up`` waits for each component to be ready."""
     worker_concurrency: int = 4

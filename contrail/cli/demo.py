@@ -105,7 +105,8 @@ def status() -> None:
 @app.command()
 def logs(
     component: Annotated[
-        str | None, typer.Argument(help="postgres, kafka, minio, gateway, a service or worker")
+        str | None,
+        typer.Argument(help="postgres, kafka, minio, mailpit, gateway, a service or worker"),
     ] = None,
     lines: Annotated[int, typer.Option("-n", "--lines", help="How many lines of each log.")] = 40,
     follow_: Annotated[

@@ -28,6 +28,9 @@ from shared.routes import API_PREFIX, SERVICE_ROUTES, service_prefix
 from shared.settings import StackSettings
 
 WORKER_SETTLE_SECONDS = 3.0
+# Mailpit deletes its oldest messages beyond this many (its default is 500):
+# enough for a benchmark's burst to be read back whole.
+MAILPIT_MAX_MESSAGES = 10_000
 
 
 class State(StrEnum):
@@ -346,6 +349,71 @@ class Minio(ProcessComponent):
                 f"creating the bucket {self.settings.s3_bucket!r} in MinIO failed: {exc}; "
                 f"see {self.log_path}"
             ) from exc
+
+
+class Mailpit(ProcessComponent):
+    """Mailpit, the SMTP server and its web inbox, built from source with ``go install``.
+
+    Both ports listen on the settings' hosts (127.0.0.1 by default); messages
+    are kept in ``<home>/mailpit`` so the inbox outlives a restart. It accepts
+    any SMTP login, with or without TLS, so that a sender configured with a
+    username and password works against it as against a real server.
+    """
+
+    name = "mailpit"
+
+    @property
+    def smtp_address(self) -> tuple[str, int]:
+        return self.settings.smtp_host, self.settings.smtp_port
+
+    @property
+    def http_address(self) -> tuple[str, int]:
+        return split_host_port(self.settings.mailpit_url, default_port=80)
+
+    def endpoint(self) -> str:
+        host, port = self.smtp_address
+        return f"smtp {host}:{port}, inbox {self.settings.mailpit_url}"
+
+    def ports(self) -> list[tuple[str, int]]:
+        return [self.smtp_address, self.http_address]
+
+    def missing(self) -> str | None:
+        if install.mailpit_binary(self.layout).is_file():
+            return None
+        return "Mailpit (go install; about a minute)"
+
+    def prepare(self) -> None:
+        install.build_mailpit(
+            self.layout, self.settings.mailpit_module, self.layout.log("install-mailpit")
+        )
+
+    def argv(self) -> list[str]:
+        smtp_host, smtp_port = self.smtp_address
+        http_host, http_port = self.http_address
+        return [
+            str(install.mailpit_binary(self.layout)),
+            "--smtp",
+            f"{smtp_host}:{smtp_port}",
+            "--listen",
+            f"{http_host}:{http_port}",
+            "--database",
+            str(self.layout.mailpit_data / "mailpit.db"),
+            "--max",
+            str(MAILPIT_MAX_MESSAGES),
+            "--smtp-auth-accept-any",
+            "--smtp-auth-allow-insecure",
+            "--smtp-disable-rdns",
+            "--disable-version-check",
+        ]
+
+    def start(self) -> None:
+        self.layout.mailpit_data.mkdir(parents=True, exist_ok=True)
+        super().start()
+
+    def probe(self) -> bool:
+        host, port = self.smtp_address
+        ready = probes.http_ok(f"{self.settings.mailpit_url.rstrip('/')}/readyz")
+        return ready and probes.tcp_open(host, port)
 
 
 class Gateway(ProcessComponent):

@@ -1,9 +1,9 @@
-"""Installing what the local stack runs: system packages, Kafka's jars, MinIO.
+"""Installing what the local stack runs: system packages, Kafka's jars, MinIO, Mailpit.
 
 System packages (PostgreSQL, nginx) come from apt when we are root; Kafka's
-jars are resolved by Maven and MinIO is built by ``go install``, both into the
-per-user cache, where they stay for every later ``up``. Every tool's output
-goes to a log file that a failure points at.
+jars are resolved by Maven, and MinIO and Mailpit are built by ``go install``,
+all into the per-user cache, where they stay for every later ``up``. Every
+tool's output goes to a log file that a failure points at.
 """
 
 from __future__ import annotations
@@ -173,12 +173,29 @@ def minio_binary(layout: Layout) -> Path:
 
 def build_minio(layout: Layout, module: str, log: Path) -> Path:
     """The MinIO server binary, built with ``go install`` on first use."""
-    binary = minio_binary(layout)
+    return go_install(layout, "MinIO", module, minio_binary(layout), log)
+
+
+def mailpit_binary(layout: Layout) -> Path:
+    return layout.bin_dir / "mailpit"
+
+
+def build_mailpit(layout: Layout, module: str, log: Path) -> Path:
+    """The Mailpit binary (SMTP server and web inbox), built with ``go install`` on first use."""
+    return go_install(layout, "Mailpit", module, mailpit_binary(layout), log)
+
+
+def go_install(layout: Layout, what: str, module: str, binary: Path, log: Path) -> Path:
+    """``binary``, built from ``module`` by ``go install`` into the cache's ``bin/`` if missing.
+
+    Go's module and build caches are in the per-user cache too, so a second
+    clone on the same machine, and a second module, reuse what was downloaded.
+    """
     if binary.is_file():
         return binary
     go = require_tool(
         "go",
-        "once, to build MinIO",
+        f"once, to build {what}",
         "Install Go 1.24 or newer from https://go.dev/dl/ (Debian's golang package is too old)",
     )
     env = {
@@ -188,7 +205,7 @@ def build_minio(layout: Layout, module: str, log: Path) -> Path:
         "GOCACHE": str(layout.cache / "go" / "build"),
         "GOFLAGS": "-mod=mod",
     }
-    _run_logged(f"building MinIO ({module}) with go install", [go, "install", module], log, env)
+    _run_logged(f"building {what} ({module}) with go install", [go, "install", module], log, env)
     if not binary.is_file():
         raise StackError(f"go install finished but {binary} is missing; see {log}")
     return binary

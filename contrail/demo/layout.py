@@ -75,6 +75,10 @@ class Layout:
         return self.home / "minio"
 
     @property
+    def mailpit_data(self) -> Path:
+        return self.home / "mailpit"
+
+    @property
     def nginx_dir(self) -> Path:
         return self.home / "nginx"
 

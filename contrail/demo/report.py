@@ -64,6 +64,8 @@ def urls_table(settings: StackSettings, services: Sequence[tuple[str, str]], hom
         f"key {settings.s3_access_key} / {settings.s3_secret_key}",
     )
     table.add_row("minio console", f"http://{host}:{settings.s3_console_port}")
+    table.add_row("smtp (mailpit)", f"{settings.smtp_host}:{settings.smtp_port}")
+    table.add_row("mail inbox", settings.mailpit_url)
     table.add_row("postgres", settings.pg_dsn)
     table.add_row("state, logs", f"{home}  (contrail demo logs [COMPONENT])")
     return table

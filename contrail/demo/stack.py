@@ -3,7 +3,7 @@
 ``up`` is idempotent: it keeps what is healthy, starts what is not running
 (after a crash too), and waits for each group to be healthy before the next:
 
-    postgres -> kafka -> minio -> gateway -> the four services and a worker
+    postgres -> kafka -> minio and mailpit -> gateway -> the four services and a worker
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from contrail.demo.components import (
     ComponentStatus,
     Gateway,
     Kafka,
+    Mailpit,
     Minio,
     Service,
     State,
@@ -46,7 +47,7 @@ def _dying(pid: int | None) -> bool:
     return stat is not None and stat.is_zombie
 
 
-_ALIASES = {"nginx": "gateway", "postgresql": "postgres", "s3": "minio"}
+_ALIASES = {"nginx": "gateway", "postgresql": "postgres", "s3": "minio", "smtp": "mailpit"}
 
 
 def port_conflict_message(component: str, port: int, pid: int | None, command: str) -> str:
@@ -56,7 +57,7 @@ def port_conflict_message(component: str, port: int, pid: int | None, command: s
 
 
 class Stack:
-    """PostgreSQL, Kafka, MinIO, nginx, the four services and a worker, as local processes."""
+    """PostgreSQL, Kafka, MinIO, Mailpit, nginx, the four services and a worker, as processes."""
 
     def __init__(
         self,
@@ -77,7 +78,7 @@ class Stack:
         infra: list[list[Component]] = [
             [Postgres(self.settings, self.layout)],
             [Kafka(*args)],
-            [Minio(*args)],
+            [Minio(*args), Mailpit(*args)],
         ]
         self.groups: list[list[Component]] = [
             *(infra if infrastructure else []),

@@ -38,17 +38,17 @@ NGINX_CONF = ROOT / "deploy" / "compose" / "nginx.conf"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-INFRA_SERVICES = ("postgres", "kafka", "minio")
+INFRA_SERVICES = ("postgres", "kafka", "minio", "mailpit")
 WORKER = "worker"
 TOPOLOGY = (*INFRA_SERVICES, "gateway", *SERVICE_NAMES, WORKER)
 
 # Each Contrail container and the settings class its process reads.
 CONTAINER_SETTINGS: dict[str, type[BaseSettings]] = {**SERVICE_SETTINGS, WORKER: WorkerSettings}
 
-# InfraSettings fields that say how to reach PostgreSQL, Kafka and S3 live
+# InfraSettings fields that say how to reach PostgreSQL, Kafka, S3 and SMTP live
 # under these prefixes; the ones below are tuning knobs whose defaults hold in
 # any topology. Any other field under these prefixes must be set by compose.
-CONNECTION_PREFIXES = ("pg_", "kafka_", "s3_")
+CONNECTION_PREFIXES = ("pg_", "kafka_", "s3_", "smtp_")
 TUNING_FIELDS = frozenset(
     {
         "pg_pool_min",
@@ -60,12 +60,16 @@ TUNING_FIELDS = frozenset(
     }
 )
 
+# The Mailpit release the local stack builds with go install: the image has the same tag.
+MAILPIT_VERSION = str(StackSettings.model_fields["mailpit_module"].default).rpartition("@")[2]
+
 OFFICIAL_IMAGES = {
     "postgres": "postgres:15",
     "kafka": f"apache/kafka:{StackSettings.model_fields['kafka_version'].default}",
     "minio": "minio/minio",
     "minio-init": "minio/mc",
     "gateway": "nginx:1.27",
+    "mailpit": f"axllent/mailpit:{MAILPIT_VERSION}",
 }
 
 
@@ -627,6 +631,90 @@ def test_infrastructure_host_ports_match_the_local_defaults(
     kafka_env = environment(services["kafka"])
     assert f"{host}:{port}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
     assert int(port) in published_ports(services["kafka"])
+
+
+def published_hosts(service: dict[str, Any]) -> dict[int, str | None]:
+    """Host port -> the host address it is bound to (None: every interface)."""
+    hosts: dict[int, str | None] = {}
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            hosts[int(entry["published"])] = entry.get("host_ip")
+            continue
+        parts = str(entry).split("/")[0].split(":")
+        hosts[int(parts[-2])] = ":".join(parts[:-2]) or None
+    return hosts
+
+
+def _bind_port(address: str) -> int:
+    return int(address.rpartition(":")[2])
+
+
+def test_mailpit_publishes_the_local_stack_ports_on_loopback_only(
+    services: dict[str, dict[str, Any]], clean_env: pytest.MonkeyPatch
+) -> None:
+    mailpit = services["mailpit"]
+    env = environment(mailpit)
+    ports = published_ports(mailpit)
+    defaults = StackSettings()
+    assert ports.get(defaults.smtp_port) == _bind_port(env["MP_SMTP_BIND_ADDR"])
+    inbox = urlsplit(defaults.mailpit_url)
+    assert inbox.port is not None
+    assert ports.get(inbox.port) == _bind_port(env["MP_UI_BIND_ADDR"])
+    # The inbox has no login: the host's other interfaces must not reach it.
+    assert set(published_hosts(mailpit).values()) == {"127.0.0.1"}
+
+
+def test_mailpit_healthcheck_is_its_readyz(services: dict[str, dict[str, Any]]) -> None:
+    assert command_words(services["mailpit"]["healthcheck"]["test"]) == [
+        "CMD",
+        "/mailpit",
+        "readyz",
+    ]
+
+
+@pytest.mark.parametrize("name", list(CONTAINER_SETTINGS))
+def test_contrail_containers_send_email_to_mailpit(
+    services: dict[str, dict[str, Any]], clean_env: pytest.MonkeyPatch, name: str
+) -> None:
+    settings = settings_in(name, services, clean_env)
+    assert settings.smtp_host == "mailpit"
+    assert settings.smtp_port == _bind_port(environment(services["mailpit"])["MP_SMTP_BIND_ADDR"])
+
+
+# Flags of the local stack's Mailpit whose environment variable is not MP_<FLAG>.
+_MAILPIT_FLAG_ENV = {
+    "--smtp": "MP_SMTP_BIND_ADDR",
+    "--listen": "MP_UI_BIND_ADDR",
+    "--max": "MP_MAX_MESSAGES",
+}
+
+
+def test_mailpit_is_configured_as_the_local_stack_runs_it(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    from contrail.demo.components import Mailpit
+    from contrail.demo.layout import Layout
+    from contrail.demo.pidfiles import PidFiles
+
+    layout = Layout(home=tmp_path / "home", cache=tmp_path / "cache", repo=ROOT)
+    argv = Mailpit(StackSettings(), layout, PidFiles(layout.run_dir)).argv()[1:]
+    env = environment(services["mailpit"])
+    expected: dict[str, str] = {}
+    for index, word in enumerate(argv):
+        if not word.startswith("--"):
+            continue
+        value = argv[index + 1] if index + 1 < len(argv) else ""
+        has_value = bool(value) and not value.startswith("--")
+        variable = _MAILPIT_FLAG_ENV.get(word, "MP_" + word[2:].replace("-", "_").upper())
+        expected[variable] = value if has_value else "true"
+    # Addresses and the database path differ in a container; everything else is the same.
+    for variable in ("MP_SMTP_BIND_ADDR", "MP_UI_BIND_ADDR", "MP_DATABASE"):
+        assert variable in env, variable
+        expected.pop(variable)
+    assert {key: env.get(key) for key in expected} == expected
+    assert env["MP_DATABASE"].startswith("/data/")
+    volumes = [str(v).split(":") for v in services["mailpit"]["volumes"]]
+    assert ["mailpit-data", "/data"] in volumes
 
 
 def test_kafka_is_a_single_kraft_node(services: dict[str, dict[str, Any]]) -> None:
