@@ -29,6 +29,7 @@ from services.launcher.service_layer.launch import Launcher
 from services.launcher.service_layer.scheduler import SCHEDULE_LABEL, Scheduler, kickoff_value
 from services.launcher.service_layer.unit_of_work import LauncherUoWFactory
 from shared.db import create_pool
+from shared.events.topics import EXECUTIONS
 from shared.identifiers import Identifier, ResourceType
 from shared.literals import DATETIME, STR
 from shared.settings import StackSettings
@@ -42,7 +43,13 @@ from shared.specs import (
     WorkflowSpec,
 )
 from tests.eventually import eventually_async
-from tests.integration.launcher_support import hello_task, open_launcher
+from tests.integration.launcher_support import (
+    execution_ended,
+    execution_events,
+    hello_task,
+    open_launcher,
+    tail,
+)
 from tests.integration.registry_support import (
     Registry,
     launch_plan,
@@ -324,3 +331,27 @@ async def test_the_launcher_fires_a_real_tick(stack: StackSettings, harness: Har
         # more than a round of the stack's scheduler loop).
         await asyncio.sleep(2)
         assert len(await harness.executions(lp.project)) == 1
+
+
+async def test_a_scheduled_executions_events_name_the_schedule_and_its_tick(
+    stack: StackSettings, harness: Harness
+) -> None:
+    async with (
+        every_minute(stack, harness) as (lp, base),
+        tail(stack, EXECUTIONS, lp.project) as events,
+    ):
+        fired = await harness.scheduler().fire_due(base, project=lp.project)
+        assert [(f.tick, f.created) for f in fired] == [(base, True)]
+        execution_id = f"{lp.project}/development/{fired[0].execution_name}"
+        records = await events.drain(until=execution_ended(execution_id), timeout=60)
+    changes = [
+        e["data"]
+        for e in execution_events(records, execution_id)
+        if e["type"] == "contrail.execution.phase_changed"
+    ]
+    assert [c["phase"] for c in changes] == ["QUEUED", "RUNNING", "SUCCEEDED"], changes
+    for change in changes:
+        assert change["trigger"]["kind"] == "schedule"
+        assert datetime.fromisoformat(change["trigger"]["scheduled_at"]) == base
+        assert change["labels"] == {SCHEDULE_LABEL: "true"}
+        assert change["launch_plan"]["name"] == LP_NAME
