@@ -4,7 +4,7 @@
 
     remote = contrail.Remote("http://127.0.0.1:18080", project="flytesnacks")
     run = remote.run(wf, name="x")     # fast-registers wf, launches it
-    print(run.url)
+    print(run.name)                    # contrail get execution NAME --watch shows it
     run.wait()                         # ExecutionFailed unless it SUCCEEDED
     run.outputs                        # ("Hello, x!", 9): typed as wf returns them
     print(run.logs())
@@ -66,7 +66,7 @@ class Run:
         self.interface = interface
 
     def __repr__(self) -> str:
-        return f"Run(name={self.name!r}, phase={self.phase.value}, url={self.url!r})"
+        return f"Run(name={self.name!r}, project={self.project!r}, phase={self.phase.value})"
 
     @property
     def name(self) -> str:
@@ -85,7 +85,7 @@ class Run:
 
     @property
     def url(self) -> str:
-        """The execution's console page."""
+        """The execution's page in the console to come (no console answers it yet)."""
         return self.execution.url
 
     @property
