@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from services.launcher.adapters.logs import read_json_object
-from services.launcher.adapters.report_backlog import unread_reports
+from services.launcher.adapters.report_backlog import ReportProgress
 from services.launcher.bootstrap import LauncherServices
 from shared.dispatch import AttemptReport
 from shared.events.catalogue import ExecutionPhaseChanged
@@ -40,9 +40,13 @@ def register_engine(runtime: ServiceRuntime, svc: LauncherServices) -> None:
     async def load_outputs(uri: str) -> dict[str, Any]:
         return await read_json_object(svc.store, uri)
 
-    async def on_reports(reports: list[AttemptReport]) -> None:
-        # A fetched batch of reports is applied in one transaction.
-        await svc.engine.report_batch(reports, load_outputs)
+    progress = ReportProgress(settings, ENGINE_GROUP)
+
+    async def on_reports(reports: list[tuple[Record, AttemptReport]]) -> None:
+        # A fetched batch of reports is applied in one transaction; the
+        # heartbeat watch then knows how far each partition is applied.
+        await svc.engine.report_batch([report for _, report in reports], load_outputs)
+        progress.applied(record for record, _ in reports)
 
     async def on_queued(keys: list[str]) -> None:
         for key in keys:
@@ -55,7 +59,7 @@ def register_engine(runtime: ServiceRuntime, svc: LauncherServices) -> None:
             ENGINE_GROUP,
             on_reports,
             client_id="contrail-engine-reports",
-            message_type=AttemptReport,
+            decode=_with_record,
             max_records=settings.engine_batch_size,
             fetch_max_wait_ms=settings.engine_fetch_max_wait_ms,
         ),
@@ -75,7 +79,9 @@ def register_engine(runtime: ServiceRuntime, svc: LauncherServices) -> None:
         svc.background.append(
             loop.create_task(consumer.run(), name=f"engine-consumer-{consumer.topic}")
         )
-    svc.background.append(loop.create_task(_watch_heartbeats(svc), name="launcher-heartbeats"))
+    svc.background.append(
+        loop.create_task(_watch_heartbeats(svc, progress), name="launcher-heartbeats")
+    )
     svc.background.append(loop.create_task(_forget_old_reports(svc), name="launcher-reports"))
     runtime.shutdown_hooks.append(lambda: stop_engine(svc))
 
@@ -115,23 +121,31 @@ def queued_execution(record: Record) -> str | None:
     return head.data.execution.key
 
 
-async def _watch_heartbeats(svc: LauncherServices) -> None:
+def _with_record(record: Record) -> tuple[Record, AttemptReport]:
+    """A worker's report, with the record it came in (its partition and timestamp)."""
+    return record, AttemptReport.model_validate_json(record.value or b"")
+
+
+async def _watch_heartbeats(svc: LauncherServices, progress: ReportProgress) -> None:
+    """Look for lost workers every ``heartbeat_check_seconds``.
+
+    No head start is needed after a restart: an attempt is judged only on what
+    this process has applied of its partition, or on a partition without lag.
+    """
     settings = svc.settings
-
-    async def all_read() -> bool:
-        return await unread_reports(settings, ENGINE_GROUP) == 0
-
-    # Heartbeats sent while this launcher was down are still in Kafka: give the
-    # consumer one timeout's worth of time to read them before judging anyone.
-    await asyncio.sleep(settings.heartbeat_timeout_seconds)
-    while True:
-        await asyncio.sleep(settings.heartbeat_check_seconds)
-        try:
-            await svc.engine.check_heartbeats(settings.heartbeat_timeout_seconds, all_read)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("heartbeat check failed; trying again")
+    try:
+        while True:
+            await asyncio.sleep(settings.heartbeat_check_seconds)
+            try:
+                await svc.engine.check_heartbeats(
+                    settings.heartbeat_timeout_seconds, progress.read_through
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("heartbeat check failed; trying again")
+    finally:
+        await progress.close()
 
 
 async def _forget_old_reports(svc: LauncherServices, every_seconds: float = 600.0) -> None:
