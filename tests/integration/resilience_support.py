@@ -33,6 +33,7 @@ from shared.specs import (
     Variable,
     WorkflowSpec,
 )
+from tests.eventually import eventually_async
 from tests.integration.launcher_support import Launcher, code_task, describe
 from tests.integration.registry_support import Registry, task_node
 
@@ -87,13 +88,17 @@ async def wait_gone(component: str, timeout: float = 40.0) -> None:
     sockets, and ``up`` would then refuse the port as taken.
     """
     target = Stack().component(component)
-    deadline = time.monotonic() + timeout
-    while target.pid() is not None or any(
-        port_owner(host, port) is not None for host, port in target.ports()
-    ):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{component} still runs {timeout}s after it was signalled")
-        await asyncio.sleep(0.1)
+
+    def holding() -> dict[str, object]:
+        ports = [f"{host}:{port}" for host, port in target.ports() if port_owner(host, port)]
+        return {"pid": target.pid(), "ports in use": ports}
+
+    await eventually_async(
+        holding,
+        lambda now: now == {"pid": None, "ports in use": []},
+        timeout=timeout,
+        what=f"{component} gone",
+    )
 
 
 async def restore() -> None:
@@ -148,14 +153,14 @@ class ExecutionStream:
         """
         key = execution_id.encode()
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return await self._read(key, deadline)
-            except KafkaError:
-                # The broker may still be settling after a restart.
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(1.0)
+        # A broker still settling after a restart fails the read: read again, from the start.
+        return await eventually_async(
+            lambda: self._read(key, deadline),
+            timeout=timeout,
+            interval=1.0,
+            retry_on=(KafkaError,),
+            what=f"{execution_id}'s events read",
+        )
 
     async def _read(self, key: bytes, deadline: float) -> list[dict[str, Any]]:
         consumer = self._consumer()
@@ -167,17 +172,29 @@ class ExecutionStream:
                 consumer.seek(tp, self.start.get(tp, 0))
             found: list[dict[str, Any]] = []
             end: dict[TopicPartition, int] | None = None
-            while time.monotonic() < deadline:
+
+            async def read() -> tuple[bool, list[str]]:
+                """Whether the topic is read to its end as of SUCCEEDED; what was seen."""
+                nonlocal end
                 batch = await consumer.getmany(timeout_ms=250)
                 for messages in batch.values():
-                    found += [json.loads(m.value) for m in messages if m.key == key and m.value]
+                    found.extend(json.loads(m.value) for m in messages if m.key == key and m.value)
                 if end is None and any(is_execution_succeeded(e) for e in found):
                     end = await consumer.end_offsets(tps)
-                if end is not None and all(
+                reached = end is not None and all(
                     await asyncio.gather(*(_reached(consumer, tp, end[tp]) for tp in tps))
-                ):
-                    return found
-            raise TimeoutError(f"{key.decode()}: no execution SUCCEEDED event on {EXECUTIONS}")
+                )
+                return reached, [describe(e) for e in found]
+
+            await eventually_async(
+                read,
+                lambda progress: progress[0],
+                timeout=max(deadline - time.monotonic(), 0.0),
+                interval=0,
+                retry_on=(),
+                what=f"{key.decode()}: execution SUCCEEDED on {EXECUTIONS}, read to its end",
+            )
+            return found
         finally:
             await consumer.stop()
 
@@ -239,20 +256,21 @@ async def wait_finished(
     """The execution once it has ended, through the API; a gateway answering 502 while
     the launcher restarts is waited out like a phase that has not ended yet."""
     url = f"/api/v1/executions/{execution['execution_id']}"
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            response = await launcher.client.get(url)
-        except httpx.TransportError as error:
-            last = repr(error)
-        else:
-            if response.status_code == 200:
-                body: dict[str, Any] = response.json()
-                if body["phase"] in TERMINAL:
-                    return body
-                last = body["phase"]
-            else:
-                last = f"HTTP {response.status_code}"
-        await asyncio.sleep(0.25)
-    raise TimeoutError(f"{execution['execution_id']} has not ended in {timeout}s: {last}")
+
+    async def current() -> dict[str, Any]:
+        response = await launcher.client.get(url)
+        if response.status_code != 200:
+            raise httpx.HTTPStatusError(
+                f"HTTP {response.status_code}", request=response.request, response=response
+            )
+        body: dict[str, Any] = response.json()
+        return body
+
+    return await eventually_async(
+        current,
+        lambda body: body["phase"] in TERMINAL,
+        timeout=timeout,
+        interval=0.25,
+        retry_on=(httpx.TransportError, httpx.HTTPStatusError),
+        what=f"{execution['execution_id']} ended",
+    )
