@@ -13,17 +13,19 @@ the number of tries and the time spent::
     from tests.eventually import eventually, eventually_async
 
     document = eventually(lambda: show(execution_id), lambda d: d["phase"] == "SUCCEEDED",
-                          what="the execution to succeed")
+                          what=f"{execution_id} SUCCEEDED")
 
     execution = await eventually_async(
         lambda: client.get(url),              # a coroutine function or a plain one
         lambda response: response.status_code == 200,
         timeout=30,
-        what=f"{url} to exist",
+        what=f"{url} found",
     )
 
-    await eventually_async(lambda: len(records) >= 3, what="three records")  # until=bool
+    await eventually_async(lambda: records, lambda rs: len(rs) >= 3, what="three records")
+    await eventually_async(lambda: marker.read_text(), what="a marker written")  # until=bool
 
+``what`` completes the failure's first line: "not <what> after 12 tries in 30.0 s".
 The probe returns what a failure message should show: return the whole
 document, not ``document["phase"] == "RUNNING"``, so a timeout says which phase
 it was stuck in. ``until`` may also raise (e.g. ``assert``): that counts as not
