@@ -224,6 +224,21 @@ class MetricsSettings(ServiceSettings):
     service_name: ClassVar[str] = "metrics"
     default_port: ClassVar[int] = 18104
     port: int = _port_field("metrics")
+    metrics_batch_size: int = Field(
+        default=1000, ge=1, description="Events of contrail.executions applied per transaction."
+    )
+    usage_price_cpu_hour: float = Field(
+        default=0.04, ge=0, description="Estimated cost of one reserved CPU-hour."
+    )
+    usage_price_gb_hour: float = Field(
+        default=0.005, ge=0, description="Estimated cost of one reserved GB-hour (2^30 bytes)."
+    )
+    usage_currency: str = Field(default="USD", description="The currency of the prices.")
+    usage_price_overrides: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Prices per project or project/domain, as JSON: "
+        '{"ml/prod": {"cpu_hour": 0.05, "gb_hour": 0.006}}.',
+    )
 
 
 class WorkerSettings(InfraSettings):

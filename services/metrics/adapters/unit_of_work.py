@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.metrics.adapters.tables import (
+    PostgresAttempts,
+    PostgresCacheHits,
+    PostgresExecutions,
+    PostgresInbox,
+    PostgresProgress,
+    PostgresRollups,
+)
 from services.metrics.service_layer.unit_of_work import MetricsUnitOfWork, MetricsUoWFactory
 from shared.db.pool import Connection
 from shared.db.unit_of_work import PostgresUnitOfWork
@@ -13,7 +21,12 @@ class PostgresMetricsUnitOfWork(PostgresUnitOfWork, MetricsUnitOfWork):
     """The metrics service's repositories on the transaction's connection."""
 
     def _bind(self, conn: Connection) -> None:
-        """Make the repositories on ``conn`` (none yet)."""
+        self.inbox = PostgresInbox(conn)
+        self.attempts = PostgresAttempts(conn)
+        self.executions = PostgresExecutions(conn)
+        self.cache_hits = PostgresCacheHits(conn)
+        self.rollups = PostgresRollups(conn)
+        self.progress = PostgresProgress(conn)
 
 
 def postgres_uow_factory(pool: asyncpg.Pool) -> MetricsUoWFactory:

@@ -1,0 +1,337 @@
+"""The metrics service's repositories over PostgreSQL: all of its SQL.
+
+Batches are written with one statement each: the rows go as one jsonb array
+(``jsonb_to_recordset``), and ``RETURNING`` says which were new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from services.metrics.domain.query import SummaryQuery
+from services.metrics.domain.records import (
+    AttemptRecord,
+    CacheHit,
+    ExecutionRecord,
+    Rollup,
+    RollupKey,
+)
+from services.metrics.domain.sketch import Sketch
+from services.metrics.service_layer.unit_of_work import Freshness, RollupGroup
+from shared.db.paging import Where
+from shared.db.pool import Connection
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Sketch):
+        return value.counts
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+class PostgresInbox:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def claim(self, ids: Sequence[str]) -> set[str]:
+        rows = await self._conn.fetch(
+            "INSERT INTO applied_events (id) SELECT unnest($1::text[]) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            list(ids),
+        )
+        return {row["id"] for row in rows}
+
+
+_ATTEMPT_COLUMNS = (
+    "execution_key text, node_id text, attempt integer, project text, domain text, "
+    "execution_name text, workflow text, launch_plan text, task text, phase text, worker text, "
+    "queued_at timestamptz, started_at timestamptz, ended_at timestamptz, "
+    "wall_seconds double precision, cpu_seconds double precision, peak_memory_bytes bigint, "
+    "requested_cpu double precision, requested_memory_bytes bigint, limit_cpu double precision, "
+    "limit_memory_bytes bigint, error_kind text, error_code text, labels jsonb, event_id text"
+)
+_ATTEMPT_NAMES = ", ".join(column.split()[0] for column in _ATTEMPT_COLUMNS.split(", "))
+
+EXPORT_COLUMNS = (
+    "id",
+    "project",
+    "domain",
+    "execution_name",
+    "workflow",
+    "launch_plan",
+    "task",
+    "node_id",
+    "attempt",
+    "phase",
+    "worker",
+    "queued_at",
+    "started_at",
+    "ended_at",
+    "wall_seconds",
+    "cpu_seconds",
+    "peak_memory_bytes",
+    "requested_cpu",
+    "requested_memory_bytes",
+    "limit_cpu",
+    "limit_memory_bytes",
+    "error_kind",
+    "error_code",
+    "labels",
+)
+
+
+class PostgresAttempts:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, records: Sequence[AttemptRecord]) -> list[AttemptRecord]:
+        if not records:
+            return []
+        rows = await self._conn.fetch(
+            f"INSERT INTO attempts ({_ATTEMPT_NAMES}) "
+            f"SELECT {_ATTEMPT_NAMES} FROM jsonb_to_recordset($1::jsonb) AS r({_ATTEMPT_COLUMNS}) "
+            "ON CONFLICT (execution_key, node_id, attempt) DO NOTHING "
+            "RETURNING execution_key, node_id, attempt",
+            _json([dataclasses.asdict(record) for record in records]),
+        )
+        inserted = {(row["execution_key"], row["node_id"], row["attempt"]) for row in rows}
+        return [r for r in records if (r.execution_key, r.node_id, r.attempt) in inserted]
+
+    async def page(
+        self, query: SummaryQuery, limit: int, before: int | None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        where = _filters(query, "ended_at")
+        where.add("id < {}", before)
+        rows = await self._conn.fetch(
+            f"SELECT {', '.join(EXPORT_COLUMNS)} FROM attempts {where.sql} "
+            f"ORDER BY id DESC LIMIT {where.param(limit)}",
+            *where.args,
+        )
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["labels"] = json.loads(item["labels"]) if item["labels"] else {}
+            out.append((row["id"], item))
+        return out
+
+
+_EXECUTION_COLUMNS = (
+    "key text, project text, domain text, name text, workflow text, launch_plan text, "
+    "phase text, terminal boolean, queued_at timestamptz, started_at timestamptz, "
+    "ended_at timestamptz, duration_seconds double precision, labels jsonb, trigger jsonb, "
+    "updated_at timestamptz"
+)
+_EXECUTION_NAMES = ", ".join(column.split()[0] for column in _EXECUTION_COLUMNS.split(", "))
+
+
+class PostgresExecutions:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def save(self, records: Sequence[ExecutionRecord]) -> list[ExecutionRecord]:
+        if not records:
+            return []
+        rows = [
+            {
+                "key": r.execution_key,
+                "project": r.project,
+                "domain": r.domain,
+                "name": r.name,
+                "workflow": r.workflow,
+                "launch_plan": r.launch_plan,
+                "phase": r.phase,
+                "terminal": r.terminal,
+                "queued_at": r.queued_at,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "duration_seconds": r.duration_seconds,
+                "labels": r.labels,
+                "trigger": r.trigger,
+                "updated_at": r.at,
+            }
+            for r in records
+        ]
+        updates = ", ".join(
+            f"{name} = EXCLUDED.{name}" for name in _EXECUTION_NAMES.split(", ")[1:]
+        )
+        # An ended execution is never changed again: its roll-up is counted once.
+        ended = await self._conn.fetch(
+            f"INSERT INTO executions ({_EXECUTION_NAMES}) "
+            f"SELECT {_EXECUTION_NAMES} FROM jsonb_to_recordset($1::jsonb) "
+            f"AS r({_EXECUTION_COLUMNS}) "
+            f"ON CONFLICT (key) DO UPDATE SET {updates} WHERE NOT executions.terminal "
+            "RETURNING key, terminal",
+            _json(rows),
+        )
+        now_ended = {row["key"] for row in ended if row["terminal"]}
+        return [r for r in records if r.execution_key in now_ended]
+
+
+class PostgresCacheHits:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, hits: Sequence[CacheHit]) -> list[CacheHit]:
+        if not hits:
+            return []
+        rows = await self._conn.fetch(
+            "INSERT INTO cache_hits (execution_key, node_id, at) "
+            "SELECT execution_key, node_id, at FROM jsonb_to_recordset($1::jsonb) "
+            "AS r(execution_key text, node_id text, at timestamptz) "
+            "ON CONFLICT DO NOTHING RETURNING execution_key, node_id",
+            _json(
+                [{"execution_key": h.execution_key, "node_id": h.node_id, "at": h.at} for h in hits]
+            ),
+        )
+        inserted = {(row["execution_key"], row["node_id"]) for row in rows}
+        return [h for h in hits if (h.execution_key, h.node_id) in inserted]
+
+
+_KEY_COLUMNS = (
+    "hour timestamptz, project text, domain text, workflow text, launch_plan text, task text, "
+    "phase text, worker text, labels jsonb"
+)
+_SUM_TYPES = {
+    name: ("bigint" if isinstance(getattr(Rollup(), name), int) else "double precision")
+    for name in Rollup.SUMS
+}
+_MAX_TYPES = {
+    "requested_cpu_max": "double precision",
+    "requested_memory_max": "bigint",
+    "peak_memory_max": "bigint",
+}
+
+
+def _rollup_columns() -> str:
+    measures = [f"{name} {kind}" for name, kind in {**_SUM_TYPES, **_MAX_TYPES}.items()]
+    sketches = [f"{name} jsonb" for name in Rollup.SKETCHES]
+    return ", ".join([_KEY_COLUMNS, *measures, *sketches])
+
+
+_ROLLUP_COLUMNS = _rollup_columns()
+_ROLLUP_NAMES = ", ".join(column.split()[0] for column in _ROLLUP_COLUMNS.split(", "))
+_ROLLUP_UPDATES = ", ".join(
+    [f"{name} = rollups.{name} + EXCLUDED.{name}" for name in Rollup.SUMS]
+    + [f"{name} = greatest(rollups.{name}, EXCLUDED.{name})" for name in Rollup.MAXIMA]
+    + [f"{name} = sketch_merge(rollups.{name}, EXCLUDED.{name})" for name in Rollup.SKETCHES]
+)
+_READ_MEASURES = ", ".join(
+    [f"sum({name}) AS {name}" for name in Rollup.SUMS]
+    + [f"max({name}) AS {name}" for name in Rollup.MAXIMA]
+    + [f"sketch_sum({name}) AS {name}" for name in Rollup.SKETCHES]
+)
+
+
+def _filters(query: SummaryQuery, time_column: str) -> Where:
+    where = Where(
+        (
+            f"{time_column} >= {{}}",
+            query.since if time_column != "hour" else _floor_hour(query.since),
+        ),
+        (f"{time_column} < {{}}", query.until),
+        ("project = {}", query.project),
+        ("domain = {}", query.domain),
+    )
+    if query.labels:
+        where.add("labels @> {}::jsonb", json.dumps(query.labels))
+    return where
+
+
+def _floor_hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+class PostgresRollups:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add(self, rows: dict[RollupKey, Rollup]) -> None:
+        if not rows:
+            return
+        payload = [
+            {**dataclasses.asdict(key), "labels": json.loads(key.labels), **_rollup_fields(rollup)}
+            for key, rollup in sorted(rows.items(), key=lambda item: _sort_key(item[0]))
+        ]
+        await self._conn.execute(
+            f"INSERT INTO rollups ({_ROLLUP_NAMES}) "
+            f"SELECT {_ROLLUP_NAMES} FROM jsonb_to_recordset($1::jsonb) AS r({_ROLLUP_COLUMNS}) "
+            "ON CONFLICT (hour, project, domain, workflow, launch_plan, task, phase, worker, "
+            f"labels) DO UPDATE SET {_ROLLUP_UPDATES}",
+            _json(payload),
+        )
+
+    async def read(self, query: SummaryQuery, extra: Sequence[str] = ()) -> list[RollupGroup]:
+        where = _filters(query, "hour")
+        dimensions = list(dict.fromkeys([*query.group_by, *extra]))
+        selected = list(dimensions)
+        if query.grain:
+            selected.append(f"date_trunc('{query.grain}', hour, 'UTC') AS time")
+        group = ", ".join([*dimensions, *(["time"] if query.grain else [])])
+        columns = ", ".join([*selected, _READ_MEASURES])
+        sql = f"SELECT {columns} FROM rollups {where.sql}" + (f" GROUP BY {group}" if group else "")
+        rows = await self._conn.fetch(sql, *where.args)
+        groups = []
+        for row in rows:
+            values = {name: row[name] for name in query.group_by}
+            if query.grain:
+                values["time"] = row["time"]
+            project = row["project"] if "project" in dimensions else ""
+            domain = row["domain"] if "domain" in dimensions else ""
+            groups.append(RollupGroup(values, project, domain, _rollup_of(row)))
+        return groups
+
+
+def _sort_key(key: RollupKey) -> tuple[Any, ...]:
+    return dataclasses.astuple(key)
+
+
+def _rollup_fields(rollup: Rollup) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        name: getattr(rollup, name) for name in (*Rollup.SUMS, *Rollup.MAXIMA)
+    }
+    fields.update({name: getattr(rollup, name).counts for name in Rollup.SKETCHES})
+    return fields
+
+
+def _rollup_of(row: Any) -> Rollup:
+    rollup = Rollup()
+    for name in (*Rollup.SUMS, *Rollup.MAXIMA):
+        value = row[name]
+        kind = type(getattr(rollup, name))
+        setattr(rollup, name, kind(value) if value is not None else kind())
+    for name in Rollup.SKETCHES:
+        raw = row[name]
+        counts = json.loads(raw) if isinstance(raw, str) else (raw or {})
+        setattr(rollup, name, Sketch.from_counts(counts))
+    return rollup
+
+
+class PostgresProgress:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def advance(self, newest_event_at: datetime, events: int) -> None:
+        await self._conn.execute(
+            "UPDATE ingest_progress SET "
+            "newest_event_at = greatest(newest_event_at, $1), applied_at = now(), "
+            "events = events + $2 WHERE id = 1",
+            newest_event_at,
+            events,
+        )
+
+    async def read(self) -> Freshness:
+        row = await self._conn.fetchrow(
+            "SELECT newest_event_at, applied_at, events FROM ingest_progress WHERE id = 1"
+        )
+        if row is None:
+            return Freshness(None, None, 0)
+        return Freshness(row["newest_event_at"], row["applied_at"], row["events"])
