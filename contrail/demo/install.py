@@ -196,7 +196,7 @@ def go_install(layout: Layout, what: str, module: str, binary: Path, log: Path) 
     go = require_tool(
         "go",
         f"once, to build {what}",
-        "Install Go 1.24 or newer from https://go.dev/dl/ (Debian's golang package is too old)",
+        "Install Go 1.26 or newer from https://go.dev/dl/ (Debian's golang package is too old)",
     )
     env = {
         **os.environ,
