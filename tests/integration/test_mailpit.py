@@ -6,21 +6,29 @@ which the notifier's tests read what arrived.
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import socket
 import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 
 import pytest
 
+from contrail.demo import install, probes
+from contrail.demo.components import Mailpit as MailpitComponent
+from contrail.demo.layout import Layout
+from contrail.demo.pidfiles import PidFiles
 from shared.settings import StackSettings
-from tests.eventually import NotEventually
+from tests.eventually import NotEventually, eventually
 from tests.mailpit import Mailpit, bare_message_id
 
 pytestmark = pytest.mark.integration
 
 SENDER = "contrail@example.com"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -160,3 +168,53 @@ def test_waiting_for_a_message_that_never_came_fails_naming_it(inbox: Mailpit, t
         inbox.wait_for(message_id=missing, timeout=0.5)
 
     assert failure.value.last_value == []
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 now, all different (each held until all are chosen)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+@pytest.fixture
+def own_mailpit(stack: StackSettings, tmp_path: Path) -> Iterator[MailpitComponent]:
+    """A second Mailpit, as the stack runs it, on free ports and a home of its own."""
+    smtp_port, http_port = _free_ports(2)
+    settings = stack.model_copy(
+        update={"smtp_port": smtp_port, "mailpit_url": f"http://127.0.0.1:{http_port}"}
+    )
+    layout = Layout(home=tmp_path / "home", cache=stack.cache_dir.expanduser(), repo=ROOT)
+    layout.ensure()
+    component = MailpitComponent(settings, layout, PidFiles(layout.run_dir))
+    component.prepare()  # the stack's cached build
+    yield component
+    component.stop(component.grace_seconds)
+
+
+def test_mailpit_starts_keeps_its_inbox_across_a_restart_and_stops(
+    own_mailpit: MailpitComponent,
+) -> None:
+    settings = own_mailpit.settings
+    own_mailpit.start()
+    eventually(own_mailpit.probe, timeout=30, what="the second Mailpit to be ready")
+    message = alert("kept across a restart")
+    send(settings, message)
+    with Mailpit(settings.mailpit_url) as inbox:
+        inbox.wait_for(message_id=message["Message-ID"])
+
+    pid = own_mailpit.pid()
+    assert pid is not None
+    assert own_mailpit.stop(own_mailpit.grace_seconds)
+    assert own_mailpit.pid() is None
+    assert not probes.tcp_open(settings.smtp_host, settings.smtp_port)
+
+    own_mailpit.start()
+    eventually(own_mailpit.probe, timeout=30, what="the restarted Mailpit to be ready")
+    assert own_mailpit.pid() not in (None, pid)
+    with Mailpit(settings.mailpit_url) as inbox:
+        [email] = inbox.by_message_id(message["Message-ID"])
+    assert email.subject == "kept across a restart"
+    assert install.mailpit_binary(own_mailpit.layout).is_file()
