@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.metrics.adapters.unit_of_work import postgres_uow_factory
 from services.metrics.bootstrap import bootstrap
@@ -48,6 +49,24 @@ async def fresh_schema(settings: MetricsSettings, schema: str) -> None:
         await conn.close()
 
 
+async def topic_partitions(settings: MetricsSettings) -> list[int]:
+    """contrail.executions' partitions (a consumer without a group learns none by itself)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="contrail-metrics-rebuild"
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_topics([EXECUTIONS])
+    finally:
+        await admin.close()
+    return sorted(
+        partition["partition"]
+        for topic in described
+        if topic.get("topic") == EXECUTIONS and not topic.get("error_code")
+        for partition in topic.get("partitions", ())
+    )
+
+
 async def replay(
     settings: MetricsSettings, pool: asyncpg.Pool, batch: int = 2000
 ) -> dict[str, int]:
@@ -62,11 +81,7 @@ async def replay(
     await consumer.start()
     counts = {"read": 0, "applied": 0, "skipped": 0}
     try:
-        await consumer.topics()  # fetches the cluster's metadata: the topic's partitions
-        partitions = [
-            TopicPartition(EXECUTIONS, p)
-            for p in sorted(consumer.partitions_for_topic(EXECUTIONS) or ())
-        ]
+        partitions = [TopicPartition(EXECUTIONS, p) for p in await topic_partitions(settings)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
