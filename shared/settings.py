@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field, computed_field
+from pydantic import AliasChoices, Field, SecretStr, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES: tuple[str, ...] = ("registry", "launcher", "notifier", "metrics")
@@ -218,6 +218,76 @@ class NotifierSettings(ServiceSettings):
     service_name: ClassVar[str] = "notifier"
     default_port: ClassVar[int] = 18103
     port: int = _port_field("notifier")
+    smtp_from: str = "contrail@localhost"
+    """The sender address of notification emails."""
+    smtp_tls: Literal["none", "starttls", "ssl"] = "none"
+    """TLS to the SMTP server: none (the local Mailpit), STARTTLS or implicit SSL."""
+    smtp_user: str | None = None
+    """The SMTP login, if the server asks for one."""
+    smtp_password: SecretStr | None = None
+    """The SMTP password (never logged nor shown)."""
+    slack_webhook_base: str = "https://hooks.slack.com/services"
+    """Where Slack webhook URLs point (a proxy or a Slack-compatible server instead)."""
+    slack_api_url: str = "https://slack.com/api/{}"
+    """Slack's Web API (posts by channel name with the bot token)."""
+    slack_bot_token: SecretStr | None = None
+    """The Slack bot token for posts by channel name."""
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    """PagerDuty's Events v2 endpoint (https://events.eu.pagerduty.com/v2/enqueue in the EU)."""
+    webhook_secret: SecretStr = SecretStr("contrail-webhook-secret")
+    """The HMAC-SHA256 key that signs webhook bodies (X-Contrail-Signature)."""
+    webhook_allowed_hosts: list[str] = [
+        "127.0.0.1",
+        "localhost",
+        "hooks.slack.com",
+        "*.webhook.office.com",
+        "*.logic.azure.com",
+        "*.powerautomate.com",
+    ]
+    """Hosts (globs) that webhook, Slack and Teams URLs may reach; others are refused (400)."""
+    notifier_group: str = "contrail-notifier"
+    """The notifier's consumer group on contrail.executions and contrail.registry."""
+    notifier_schema: str = "notifier"
+    """The notifier's PostgreSQL schema (another for a second, separate notifier)."""
+    notifier_executions_topic: str = "contrail.executions"
+    """The topic of execution events it reads (tests give each notifier its own)."""
+    notifier_max_attempts: int = Field(
+        default=5, ge=1, description="Sends before a delivery is dead."
+    )
+    notifier_retry_first_seconds: float = Field(
+        default=2.0, gt=0, description="The wait after a delivery's first failed send."
+    )
+    notifier_retry_cap_seconds: float = Field(
+        default=300.0, gt=0, description="The longest wait between two sends of a delivery."
+    )
+    notifier_send_interval_seconds: float = Field(
+        default=0.5, gt=0, description="How often an idle sender looks for due deliveries."
+    )
+    notifier_send_batch: int = Field(default=50, ge=1, description="Deliveries claimed per round.")
+    notifier_send_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one send may take."
+    )
+    notifier_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A claimed delivery not recorded by then is sent again."
+    )
+    registry_url: str | None = Field(
+        default=None, description="The registry's base URL; the gateway's when unset."
+    )
+    console_url: str | None = Field(
+        default=None, description="The console's base URL for execution links; the gateway's."
+    )
+
+    @property
+    def schema_name(self) -> str:
+        return self.notifier_schema
+
+    @property
+    def registry_base_url(self) -> str:
+        return self.registry_url or self.gateway_url
+
+    @property
+    def console_base_url(self) -> str:
+        return self.console_url or self.gateway_url
 
 
 class MetricsSettings(ServiceSettings):

@@ -201,6 +201,35 @@ class TaskAttemptPhaseChanged(ExecutionEventData):
     )
 
 
+# --- notifications --------------------------------------------------------------
+
+
+class NotificationOutcome(EventData):
+    """One send of a notifier delivery (no recipient, URL or secret is carried)."""
+
+    delivery_id: str = Field(description="The delivery's id: the Message-ID / Idempotency-Key.")
+    rule_id: str = Field(description="The subscription's or launch plan notification's rule.")
+    channel: str = Field(description="email, slack, teams, pagerduty or webhook.")
+    execution: ExecutionIdentifier | None = Field(
+        default=None, description="The execution alerted about; null for a digest or a test."
+    )
+    phase: str | None = None
+    attempts: NonNegativeInt = Field(description="Sends tried so far, this one included.")
+    error: str | None = Field(default=None, description="Why the send failed (failed, dead).")
+
+
+class NotificationSent(NotificationOutcome):
+    event_type: ClassVar[str] = "contrail.notification.sent"
+
+
+class NotificationFailed(NotificationOutcome):
+    event_type: ClassVar[str] = "contrail.notification.failed"
+
+
+class NotificationDead(NotificationOutcome):
+    event_type: ClassVar[str] = "contrail.notification.dead"
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (
@@ -212,6 +241,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ExecutionPhaseChanged,
         NodePhaseChanged,
         TaskAttemptPhaseChanged,
+        NotificationSent,
+        NotificationFailed,
+        NotificationDead,
     )
 }
 

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.notifier.adapters.repositories import (
+    PostgresAlerted,
+    PostgresDeliveries,
+    PostgresInbox,
+    PostgresStreaks,
+    PostgresSubscriptions,
+)
 from services.notifier.service_layer.unit_of_work import NotifierUnitOfWork, NotifierUoWFactory
 from shared.db.pool import Connection
 from shared.db.unit_of_work import PostgresUnitOfWork
@@ -13,7 +20,11 @@ class PostgresNotifierUnitOfWork(PostgresUnitOfWork, NotifierUnitOfWork):
     """The notifier service's repositories on the transaction's connection."""
 
     def _bind(self, conn: Connection) -> None:
-        """Make the repositories on ``conn`` (none yet)."""
+        self.subscriptions = PostgresSubscriptions(conn)
+        self.consumed = PostgresInbox(conn)
+        self.streaks = PostgresStreaks(conn)
+        self.alerted = PostgresAlerted(conn)
+        self.deliveries = PostgresDeliveries(conn)
 
 
 def postgres_uow_factory(pool: asyncpg.Pool) -> NotifierUoWFactory:

@@ -1,4 +1,4 @@
-"""The notifier's HTTP app."""
+"""The notifier's HTTP app: subscriptions and deliveries, with its consumers and sender."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notifier.bootstrap import bootstrap
+from services.notifier.entrypoints.consumer import register_notifier
+from services.notifier.entrypoints.routes import deliveries, subscriptions
 from shared.service import create_service_app
 from shared.service.app import ServiceRuntime
 from shared.settings import NotifierSettings
@@ -19,13 +21,17 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
 
     def wire(runtime: ServiceRuntime) -> None:
         # Its routes and subscribers find the wired use cases on the app.
-        app.state.notifier = bootstrap(runtime)
+        svc = bootstrap(settings, runtime)
+        app.state.notifier = svc
+        register_notifier(runtime, svc)
 
     app = create_service_app(
         settings,
         title="Contrail notifier",
-        description="Notification rules and their deliveries: email, Slack, Teams, webhooks.",
+        description="Notification rules and their deliveries: email, Slack, Teams, "
+        "PagerDuty, webhooks.",
         migrations_dir=MIGRATIONS,
+        routers=[subscriptions, deliveries],
         register_subscribers=wire,
     )
     return app

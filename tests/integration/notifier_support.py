@@ -1,0 +1,215 @@
+"""A notifier of the test's own, and what it talks to: a local HTTP receiver, its topic.
+
+Each test starts ``python -m services.notifier`` as a separate process, with
+its own schema, consumer group and execution topic, and every vendor endpoint
+(Slack, PagerDuty) aimed at a receiver on 127.0.0.1, so it sees only the
+events the test publishes, and can be killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from shared.events.catalogue import ErrorKind, ExecutionError, ExecutionPhaseChanged
+from shared.events.envelope import CloudEvent, source_of
+from shared.identifiers import ExecutionIdentifier, Identifier, ResourceType
+from shared.phases import ExecutionPhase
+from shared.settings import StackSettings
+from tests.eventually import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every request and answers ``status``."""
+
+    status: int = 200
+    requests: list[Request] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                receiver.requests.append(
+                    Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                self.send_response(receiver.status)
+                if self.path.startswith("/slack"):  # Slack's webhooks answer a bare "ok"
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                    return
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"status": "success", "ok": true}')
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class NotifierProcess:
+    """``python -m services.notifier`` with its own schema, group, topic and endpoints."""
+
+    def __init__(self, topic: str, env: dict[str, str], log: Path) -> None:
+        self.topic = topic
+        self.port = free_port()
+        name = uuid.uuid4().hex[:10]
+        self.schema = f"notifier_t{name}"
+        self.env = {
+            **os.environ,
+            "CONTRAIL_NOTIFIER_PORT": str(self.port),
+            "CONTRAIL_NOTIFIER_SCHEMA": self.schema,
+            "CONTRAIL_NOTIFIER_GROUP": f"test-notifier-{name}",
+            "CONTRAIL_NOTIFIER_EXECUTIONS_TOPIC": topic,
+            "CONTRAIL_NOTIFIER_SEND_INTERVAL_SECONDS": "0.1",
+            **env,
+        }
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.notifier"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+        def ready() -> int:
+            assert self.process is not None
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=2).status_code
+            except httpx.HTTPError:
+                return 0
+
+        eventually(ready, lambda code: code == 200, timeout=60, what="the test's notifier ready")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+def failure_event(
+    project: str,
+    name: str,
+    *,
+    phase: ExecutionPhase = ExecutionPhase.FAILED,
+    launch_plan: Identifier | None = None,
+    labels: dict[str, str] | None = None,
+    seq: int = 5,
+) -> CloudEvent[ExecutionPhaseChanged]:
+    """An execution event as the launcher publishes it (FAILED with a ValueError by default)."""
+    error = None
+    if phase is ExecutionPhase.FAILED:
+        error = ExecutionError(
+            kind=ErrorKind.USER,
+            code="UserError",
+            message="ValueError: boom",
+            traceback_tail='  File "wf.py", line 3, in t\nValueError: boom',
+        )
+    now = datetime.now(UTC)
+    data = ExecutionPhaseChanged(
+        execution=ExecutionIdentifier(project=project, domain="development", name=name),
+        workflow=Identifier(
+            resource_type=ResourceType.WORKFLOW,
+            project=project,
+            domain="development",
+            name="wf.etl",
+            version="v1",
+        ),
+        launch_plan=launch_plan,
+        seq=seq,
+        labels=labels or {},
+        phase=phase,
+        error=error,
+        queued_at=now,
+        started_at=now,
+        ended_at=now,
+        duration_seconds=4.25,
+    )
+    return CloudEvent.wrap(data, source=source_of("launcher"), subject=data.execution.urn)
+
+
+async def publish(stack: StackSettings, topic: str, *events: CloudEvent[Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+    await producer.start()
+    try:
+        for event in events:
+            key = event.data.execution.key.encode()
+            await producer.send_and_wait(topic, event.to_json(), key=key)
+    finally:
+        await producer.stop()
+
+
+def deliveries(api: httpx.Client, **params: str) -> list[dict[str, Any]]:
+    response = api.get("/api/v1/deliveries", params={"limit": "500", **params})
+    response.raise_for_status()
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items

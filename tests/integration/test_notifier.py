@@ -1,0 +1,341 @@
+"""The notifier on the real stack: events on Kafka become emails in Mailpit and requests
+at a real HTTP receiver, each recorded once, retried, dead-lettered, and shown by the API.
+
+Each test runs a notifier process of its own (its schema, group and topic), aimed at
+Mailpit and at a receiver on 127.0.0.1 (tests/integration/notifier_support.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.events.topics import NOTIFICATIONS, dead_letter
+from shared.phases import ExecutionPhase
+from shared.settings import StackSettings
+from tests.eventually import eventually
+from tests.integration.conftest import Consume
+from tests.integration.notifier_support import (
+    NotifierProcess,
+    Receiver,
+    deliveries,
+    failure_event,
+    publish,
+)
+from tests.mailpit import Mailpit
+
+pytestmark = pytest.mark.integration
+
+SECRET = "test-webhook-secret"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def inbox(stack: StackSettings) -> Iterator[Mailpit]:
+    with Mailpit(stack.mailpit_url) as inbox:
+        yield inbox
+
+
+@pytest.fixture
+async def notifier(
+    stack: StackSettings, topic: str, receiver: Receiver, tmp_path: Path
+) -> AsyncIterator[NotifierProcess]:
+    process = NotifierProcess(
+        topic,
+        {
+            "CONTRAIL_SLACK_WEBHOOK_BASE": f"{receiver.url}/slack/services",
+            "CONTRAIL_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty/v2/enqueue",
+            "CONTRAIL_WEBHOOK_SECRET": SECRET,
+            "CONTRAIL_NOTIFIER_MAX_ATTEMPTS": "3",
+            "CONTRAIL_NOTIFIER_RETRY_FIRST_SECONDS": "0.2",
+            "CONTRAIL_NOTIFIER_RETRY_CAP_SECONDS": "1",
+            "CONTRAIL_NOTIFIER_LEASE_SECONDS": "5",
+        },
+        tmp_path / "notifier.log",
+    )
+    process.start()
+    yield process
+    process.stop()
+    conn = await asyncpg.connect(stack.pg_dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{process.schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+def project() -> str:
+    return f"n-{uuid.uuid4().hex[:8]}"
+
+
+def subscribe(notifier: NotifierProcess, body: dict[str, object]) -> str:
+    with notifier.api() as api:
+        response = api.post("/api/v1/subscriptions", json=body)
+    assert response.status_code == 201, response.text
+    rule_id: str = response.json()["id"]
+    return rule_id
+
+
+def wait_deliveries(
+    notifier: NotifierProcess, count: int, timeout: float = 20.0, **params: str
+) -> list[dict[str, object]]:
+    with notifier.api() as api:
+        return eventually(
+            lambda: deliveries(api, **params),
+            lambda items: len(items) >= count,
+            timeout=timeout,
+            what=f"{count} deliveries {params}",
+        )
+
+
+async def test_a_failure_emails_the_subscriber_once_with_the_error_and_the_link(
+    stack: StackSettings, notifier: NotifierProcess, inbox: Mailpit
+) -> None:
+    p = project()
+    address = f"oncall-{p}@example.com"
+    rule = subscribe(
+        notifier,
+        {
+            "project": p,
+            "workflow": "wf.*",
+            "phases": ["FAILED"],
+            "channels": [{"kind": "email", "target": address}],
+        },
+    )
+    event = failure_event(p, "exec1")
+    await publish(stack, notifier.topic, event)
+
+    [delivery] = wait_deliveries(notifier, 1, status="sent", execution=f"{p}/development/exec1")
+    assert delivery["rule_id"] == rule
+    assert delivery["channel"] == "email"
+    [email] = await inbox.wait_for_async(message_id=f"{delivery['id']}@contrail")
+    assert email.to == [address]
+    assert email.subject == f"[contrail] FAILED: {p}/development/exec1"
+    content = inbox.message(email.id)
+    assert "ValueError: boom" in content.text
+    assert 'File "wf.py", line 3' in content.text
+    assert f"/console/projects/{p}/domains/development/executions/exec1" in content.text
+    assert f"contrail get execution exec1 -p {p} -d development" in content.text
+    assert "Workflow: wf.etl @ v1" in content.text
+    assert "Duration: 4.2 s" in content.text
+    headers = inbox.headers(email.id)
+    assert headers["X-Contrail-Delivery-Id"] == [delivery["id"]]
+    assert headers["Message-Id"] == [f"<{delivery['id']}@contrail>"]
+
+    # The same event again (a Kafka redelivery), and another event of the same
+    # execution and phase: nothing more is delivered.
+    again = failure_event(p, "exec1", seq=6)
+    await publish(stack, notifier.topic, event, again, failure_event(p, "exec2"))
+    wait_deliveries(notifier, 2, status="sent", rule=rule)
+    with notifier.api() as api:
+        executions = sorted(d["execution"] for d in deliveries(api, rule=rule))
+    assert executions == [f"{p}/development/exec1", f"{p}/development/exec2"]
+    assert len(inbox.by_message_id(f"{delivery['id']}@contrail")) == 1
+
+
+async def test_webhook_slack_and_pagerduty_requests_are_signed_and_keyed(
+    stack: StackSettings, notifier: NotifierProcess, receiver: Receiver
+) -> None:
+    p = project()
+    subscribe(
+        notifier,
+        {
+            "project": p,
+            "phases": ["FAILED"],
+            "recovered": True,
+            "labels": {"team": "data"},
+            "channels": [
+                {"kind": "webhook", "target": f"{receiver.url}/hook?x=1"},
+                {"kind": "slack", "target": f"{receiver.url}/T000/B000/XXXX"},
+                {"kind": "pagerduty", "target": "routing-key-123"},
+            ],
+        },
+    )
+    await publish(
+        stack,
+        notifier.topic,
+        failure_event(p, "other", labels={"team": "web"}),  # labels do not match
+        failure_event(p, "e1", labels={"team": "data"}),
+    )
+    items = wait_deliveries(notifier, 3, status="sent")
+    assert {d["execution"] for d in items} == {f"{p}/development/e1"}
+    by_channel = {d["channel"]: d for d in items}
+    requests = eventually(lambda: list(receiver.requests), lambda r: len(r) >= 3, what="3 posts")
+    by_path = {r.path.split("?")[0]: r for r in requests}
+
+    hook = by_path["/hook"]
+    expected = "sha256=" + hmac.new(SECRET.encode(), hook.body, hashlib.sha256).hexdigest()
+    assert hook.headers["x-contrail-signature"] == expected
+    assert hook.headers["idempotency-key"] == by_channel["webhook"]["id"]
+    body = hook.json()
+    assert body["title"] == f"[contrail] FAILED: {p}/development/e1"
+    assert body["contrail"]["subject"]["error"]["message"] == "ValueError: boom"
+    assert body["contrail"]["delivery_id"] == by_channel["webhook"]["id"]
+
+    slack = by_path["/slack/services/T000/B000/XXXX"]
+    assert "ValueError: boom" in json.dumps(slack.json())
+
+    pd = by_path["/pagerduty/v2/enqueue"].json()
+    assert pd["routing_key"] == "routing-key-123"
+    assert pd["event_action"] == "trigger"
+    assert pd["dedup_key"] == by_channel["pagerduty"]["id"]
+
+    # The first success after the failure resolves the incident it opened.
+    await publish(
+        stack,
+        notifier.topic,
+        failure_event(p, "e2", phase=ExecutionPhase.SUCCEEDED, labels={"team": "data"}),
+    )
+    eventually(lambda: list(receiver.requests), lambda r: len(r) >= 6, what="the recovery posts")
+    resolves = [r.json() for r in receiver.requests if r.path.startswith("/pagerduty")]
+    assert resolves[-1] == {
+        "routing_key": "routing-key-123",
+        "event_action": "resolve",
+        "dedup_key": by_channel["pagerduty"]["id"],
+    }
+    # Secrets and URL paths are not in the API's answers.
+    with notifier.api() as api:
+        listed = api.get("/api/v1/subscriptions").text
+    assert "routing-key-123" not in listed
+    assert "XXXX" not in listed
+
+
+async def test_a_receiver_that_always_refuses_makes_the_delivery_dead_on_the_dlq(
+    stack: StackSettings, notifier: NotifierProcess, receiver: Receiver, consume: Consume
+) -> None:
+    receiver.status = 400
+    p = project()
+    rule = subscribe(
+        notifier,
+        {
+            "project": p,
+            "phases": ["FAILED"],
+            "channels": [{"kind": "webhook", "target": f"{receiver.url}/x"}],
+        },
+    )
+    await publish(stack, notifier.topic, failure_event(p, "e1"))
+    [dead] = wait_deliveries(notifier, 1, status="dead", rule=rule)
+    assert dead["attempts"] == 3
+    assert "did not accept" in str(dead["last_error"])
+    assert len(receiver.requests) == 3
+    key = str(dead["id"]).encode()
+    records = await consume(
+        dead_letter(NOTIFICATIONS), until=lambda rs: any(r.key == key for r in rs)
+    )
+    [record] = [r for r in records if r.key == key]
+    assert json.loads(record.value)["type"] == "contrail.notification.dead"
+    outcomes = await consume(
+        NOTIFICATIONS,
+        until=lambda rs: sum(r.key == key for r in rs) >= 3,
+    )
+    types = [json.loads(r.value)["type"] for r in outcomes if r.key == key]
+    assert types == [
+        "contrail.notification.failed",
+        "contrail.notification.failed",
+        "contrail.notification.dead",
+    ]
+
+    # Retried by hand once the receiver accepts: sent.
+    receiver.status = 200
+    with notifier.api() as api:
+        response = api.post(f"/api/v1/deliveries/{dead['id']}/retry")
+        assert response.status_code == 200, response.text
+        again = api.post(f"/api/v1/deliveries/{dead['id']}/retry")
+        assert again.status_code == 409
+    wait_deliveries(notifier, 1, status="sent", rule=rule)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {"phases": ["FAILED"], "channels": [{"kind": "email", "target": "not-an-address"}]},
+            "body.channels.0.target",
+        ),
+        (
+            {"phases": ["FAILED"], "channels": [{"kind": "webhook", "target": "ftp://x"}]},
+            "body.channels.0.target",
+        ),
+        (
+            {"phases": ["EXPLODED"], "channels": [{"kind": "email", "target": "a@b.io"}]},
+            "body.phases",
+        ),
+        (
+            {
+                "phases": ["FAILED"],
+                "template": "ok\n{{ subject.nope.deeper }}",
+                "channels": [{"kind": "email", "target": "a@b.io"}],
+            },
+            "template",
+        ),
+        (
+            {
+                "phases": ["FAILED"],
+                "channels": [{"kind": "webhook", "target": "https://evil.example/x"}],
+            },
+            "channels.0.target",
+        ),
+        (
+            {
+                "phases": ["FAILED"],
+                "digest_seconds": 0,
+                "channels": [{"kind": "email", "target": "a@b.io"}],
+            },
+            "body.digest_seconds",
+        ),
+    ],
+)
+def test_bad_subscriptions_are_refused_naming_the_field(
+    notifier: NotifierProcess, body: dict[str, object], field: str
+) -> None:
+    with notifier.api() as api:
+        response = api.post("/api/v1/subscriptions", json=body)
+    assert response.status_code == 400, response.text
+    details = response.json()["error"]["details"]
+    assert field in [d["field"] for d in details], details
+    if field == "template":
+        assert details[0]["line"] == 2
+
+
+async def test_the_notifier_killed_mid_burst_loses_no_alert(
+    stack: StackSettings, notifier: NotifierProcess, receiver: Receiver
+) -> None:
+    p = project()
+    rule = subscribe(
+        notifier,
+        {
+            "project": p,
+            "phases": ["FAILED"],
+            "channels": [{"kind": "webhook", "target": f"{receiver.url}/k"}],
+        },
+    )
+    events = [failure_event(p, f"e{i}") for i in range(60)]
+    await publish(stack, notifier.topic, *events[:30])
+    eventually(lambda: len(receiver.requests), lambda n: n >= 1, what="the first alerts")
+    notifier.kill()
+    await publish(stack, notifier.topic, *events[30:])
+    notifier.start()
+    items = wait_deliveries(notifier, 60, timeout=60, rule=rule)
+    assert len(items) == 60  # one delivery per execution, despite the replay
+    eventually(
+        lambda: {r.headers["idempotency-key"] for r in receiver.requests},
+        lambda keys: keys == {d["id"] for d in items},
+        timeout=60,
+        what="every alert at the receiver",
+    )
+    keys = [r.headers["idempotency-key"] for r in receiver.requests]
+    duplicates = {k for k in keys if keys.count(k) > 1}
+    # Only a send the notifier had not recorded when it died may go out twice.
+    assert len(duplicates) <= 50, duplicates  # at most one claimed batch (send_batch=50)
