@@ -88,7 +88,7 @@ def create_project(
                 name, description=description, domains=tuple(domains or DEFAULT_DOMAINS)
             )
         if existed:
-            console.print(f"Project {escape(project.name)} exists already, as asked.")
+            console.print(f"Project {escape(project.name)} exists already: nothing to do.")
             return
         console.print(
             f"[✔] Created project {escape(project.name)} "
