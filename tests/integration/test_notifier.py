@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,8 +19,11 @@ import asyncpg
 import pytest
 
 from shared.events.topics import NOTIFICATIONS, dead_letter
+from shared.identifiers import Identifier, ResourceType
+from shared.literals import INT, STR
 from shared.phases import ExecutionPhase
 from shared.settings import StackSettings
+from shared.specs import ChannelKind, Notification
 from tests.eventually import eventually
 from tests.integration.conftest import Consume
 from tests.integration.notifier_support import (
@@ -29,11 +33,22 @@ from tests.integration.notifier_support import (
     failure_event,
     publish,
 )
+from tests.integration.registry_support import (
+    greeting_workflow,
+    launch_plan,
+    new_project,
+    open_registry,
+    task_spec,
+)
+from tests.integration.resilience_support import kill, restore, wait_gone
 from tests.mailpit import Mailpit
 
 pytestmark = pytest.mark.integration
 
 SECRET = "test-webhook-secret"
+TASK, WORKFLOW = ResourceType.TASK, ResourceType.WORKFLOW
+SAY_HELLO = "workflows.example.say_hello"
+LENGTH = "workflows.example.greeting_length"
 
 
 @pytest.fixture
@@ -50,8 +65,18 @@ def inbox(stack: StackSettings) -> Iterator[Mailpit]:
 
 
 @pytest.fixture
+def notifier_env() -> dict[str, str]:
+    """More settings of the test's notifier (a test parametrizes it to change them)."""
+    return {}
+
+
+@pytest.fixture
 async def notifier(
-    stack: StackSettings, topic: str, receiver: Receiver, tmp_path: Path
+    stack: StackSettings,
+    topic: str,
+    receiver: Receiver,
+    tmp_path: Path,
+    notifier_env: dict[str, str],
 ) -> AsyncIterator[NotifierProcess]:
     process = NotifierProcess(
         topic,
@@ -63,6 +88,7 @@ async def notifier(
             "CONTRAIL_NOTIFIER_RETRY_FIRST_SECONDS": "0.2",
             "CONTRAIL_NOTIFIER_RETRY_CAP_SECONDS": "1",
             "CONTRAIL_NOTIFIER_LEASE_SECONDS": "5",
+            **notifier_env,
         },
         tmp_path / "notifier.log",
     )
@@ -339,3 +365,129 @@ async def test_the_notifier_killed_mid_burst_loses_no_alert(
     duplicates = {k for k in keys if keys.count(k) > 1}
     # Only a send the notifier had not recorded when it died may go out twice.
     assert len(duplicates) <= 50, duplicates  # at most one claimed batch (send_batch=50)
+
+
+async def test_a_launch_plans_notifications_apply_to_its_executions(
+    stack: StackSettings, notifier: NotifierProcess, inbox: Mailpit
+) -> None:
+    p = new_project()
+    address = f"lp-{p}@example.com"
+    async with open_registry(stack) as registry:
+        await registry.ok(TASK, p, "v1", task_spec(SAY_HELLO))
+        await registry.ok(TASK, p, "v1", task_spec(LENGTH, {"greeting": STR}, {"o0": INT}))
+        await registry.ok(WORKFLOW, p, "v1", greeting_workflow("wf.etl", SAY_HELLO, LENGTH))
+        notification = Notification(
+            phases=[ExecutionPhase.FAILED], channel=ChannelKind.EMAIL, recipients=[address]
+        )
+        spec = launch_plan("lp.nightly", "wf.etl", notifications=[notification])
+        await registry.ok(ResourceType.LAUNCH_PLAN, p, "v1", spec)
+    plan = Identifier(
+        resource_type=ResourceType.LAUNCH_PLAN,
+        project=p,
+        domain="development",
+        name="lp.nightly",
+        version="v1",
+    )
+    await publish(
+        stack,
+        notifier.topic,
+        failure_event(p, "ok1", phase=ExecutionPhase.SUCCEEDED, launch_plan=plan),
+        failure_event(p, "bad1", launch_plan=plan),
+    )
+    [delivery] = wait_deliveries(notifier, 1, status="sent")
+    assert delivery["rule_id"] == f"lp:{p}/development/lp.nightly@v1#0"
+    assert delivery["execution"] == f"{p}/development/bad1"
+    [email] = await inbox.wait_for_async(message_id=f"{delivery['id']}@contrail")
+    assert email.to == [address]
+    assert "Launch plan: lp.nightly @ v1" in inbox.message(email.id).text
+
+
+@pytest.mark.parametrize(
+    "notifier_env",
+    [{"CONTRAIL_NOTIFIER_MAX_ATTEMPTS": "100", "CONTRAIL_NOTIFIER_RETRY_CAP_SECONDS": "2"}],
+)
+async def test_an_alert_sent_while_smtp_is_down_arrives_once_when_it_is_back(
+    stack: StackSettings, notifier: NotifierProcess, inbox: Mailpit
+) -> None:
+    p = project()
+    address = f"down-{p}@example.com"
+    subscribe(
+        notifier,
+        {"project": p, "phases": ["FAILED"], "channels": [{"kind": "email", "target": address}]},
+    )
+    kill("mailpit", signal.SIGTERM)
+    try:
+        await wait_gone("mailpit")
+        await publish(stack, notifier.topic, failure_event(p, "e1"), failure_event(p, "e2"))
+        failing = wait_deliveries(notifier, 2, status="failed", timeout=30)
+        assert all("email" in str(d["last_error"]) for d in failing)
+    finally:
+        await restore()
+    sent = wait_deliveries(notifier, 2, status="sent", timeout=60)
+    for delivery in sent:
+        await inbox.wait_for_async(message_id=f"{delivery['id']}@contrail", timeout=30)
+    emails = inbox.search(f"to:{address}")
+    assert sorted(e.subject for e in emails) == [
+        f"[contrail] FAILED: {p}/development/e1",
+        f"[contrail] FAILED: {p}/development/e2",
+    ]
+
+
+async def test_a_digest_sends_one_message_per_window_listing_every_match(
+    stack: StackSettings, notifier: NotifierProcess, receiver: Receiver
+) -> None:
+    p = project()
+    rule = subscribe(
+        notifier,
+        {
+            "project": p,
+            "phases": ["FAILED"],
+            "digest_seconds": 3,
+            "channels": [{"kind": "webhook", "target": f"{receiver.url}/digest"}],
+        },
+    )
+    names = [f"e{i}" for i in range(40)]
+    await publish(stack, notifier.topic, *(failure_event(p, n) for n in names))
+    wanted = {f"{p}/development/{n}" for n in names}
+
+    def listed() -> list[str]:
+        return [
+            f"{item['project']}/{item['domain']}/{item['execution']}"
+            for r in receiver.requests
+            for item in r.json()["contrail"]["items"]
+        ]
+
+    eventually(listed, lambda got: set(got) == wanted, timeout=30, what="every execution")
+    assert sorted(listed()) == sorted(wanted)  # each once
+    with notifier.api() as api:
+        digests = deliveries(api, rule=rule)
+    assert all(d["digest"] for d in digests)
+    assert len(receiver.requests) == len(digests)
+    assert len(digests) <= 3  # 40 events published within a few seconds: a window or two
+
+
+async def test_a_paused_subscription_is_silent_and_a_test_send_reaches_it(
+    stack: StackSettings, notifier: NotifierProcess, receiver: Receiver
+) -> None:
+    p = project()
+    hook = {"kind": "webhook", "target": f"{receiver.url}/paused"}
+    paused = subscribe(notifier, {"project": p, "phases": ["FAILED"], "channels": [hook]})
+    live = subscribe(notifier, {"project": p, "phases": ["FAILED"], "channels": [hook]})
+    with notifier.api() as api:
+        response = api.patch(f"/api/v1/subscriptions/{paused}", json={"paused": True})
+        assert response.json()["paused"] is True
+    await publish(stack, notifier.topic, failure_event(p, "e1"))
+    wait_deliveries(notifier, 1, status="sent", rule=live)
+    with notifier.api() as api:
+        assert deliveries(api, rule=paused) == []
+        tested = api.post(f"/api/v1/subscriptions/{paused}/test")
+        assert tested.status_code == 202, tested.text
+        [test_id] = tested.json()["deliveries"]
+    eventually(
+        lambda: [r.headers.get("idempotency-key") for r in receiver.requests],
+        lambda keys: test_id in keys,
+        what="the test send",
+    )
+    with notifier.api() as api:
+        assert api.delete(f"/api/v1/subscriptions/{paused}").status_code == 204
+        assert api.get(f"/api/v1/subscriptions/{paused}").status_code == 404

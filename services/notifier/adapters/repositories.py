@@ -193,7 +193,7 @@ class PostgresDeliveries:
             await self._conn.execute(
                 "INSERT INTO deliveries (delivery_id, rule_id, channel, target, alert, dedup_key, "
                 "template, digest_window, next_attempt_at) VALUES ($1::uuid, $2, $3, $4, $5, "
-                "$1::text, $6, $7, to_timestamp($7 + $8)) "
+                "$1::text, $6, $7::bigint, to_timestamp($7::bigint + $8::integer)) "
                 "ON CONFLICT (rule_id, channel, target, digest_window) "
                 "WHERE digest_window IS NOT NULL DO NOTHING",
                 delivery.delivery_id,
