@@ -161,3 +161,11 @@ def test_page_size_over_the_limit() -> None:
     with pytest.raises(InvalidRequest) as caught:
         check_page_size(5000)
     assert caught.value.details[0]["field"] == "page_size"
+
+
+async def test_an_event_twice_in_one_batch_counts_once() -> None:
+    uow = FakeMetricsUoWFactory()
+    events = _events("p", "x1", "wf", fail_first=False)
+    assert await apply_events(uow, events + events) == len(events)
+    (row,) = (await summarize(uow, PRICES, _query())).rows
+    assert (row["executions"], row["attempts"], row["cache_hits"]) == (1, 1, 1)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from services.metrics.domain.query import SummaryQuery
 from services.metrics.domain.records import (
@@ -36,6 +36,20 @@ def _default(value: Any) -> Any:
     if isinstance(value, Sketch):
         return value.counts
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+R = TypeVar("R")
+
+
+def _firsts(records: Sequence[R], inserted: set[Any], key: Callable[[R], Any]) -> list[R]:
+    """The records whose key was inserted, the first of each key only (one row each)."""
+    left = set(inserted)
+    out = []
+    for record in records:
+        if key(record) in left:
+            left.discard(key(record))
+            out.append(record)
+    return out
 
 
 class PostgresInbox:
@@ -104,7 +118,7 @@ class PostgresAttempts:
             _json([dataclasses.asdict(record) for record in records]),
         )
         inserted = {(row["execution_key"], row["node_id"], row["attempt"]) for row in rows}
-        return [r for r in records if (r.execution_key, r.node_id, r.attempt) in inserted]
+        return _firsts(records, inserted, lambda r: (r.execution_key, r.node_id, r.attempt))
 
     async def page(
         self, query: SummaryQuery, limit: int, before: int | None
@@ -193,7 +207,7 @@ class PostgresCacheHits:
             ),
         )
         inserted = {(row["execution_key"], row["node_id"]) for row in rows}
-        return [h for h in hits if (h.execution_key, h.node_id) in inserted]
+        return _firsts(hits, inserted, lambda h: (h.execution_key, h.node_id))
 
 
 _KEY_COLUMNS = (

@@ -41,7 +41,10 @@ def decode(record: Record) -> CloudEvent[Any]:
 
 
 def ingest_consumer(
-    settings: MetricsSettings, svc: MetricsServices, group_id: str = METRICS_GROUP
+    settings: MetricsSettings,
+    svc: MetricsServices,
+    group_id: str = METRICS_GROUP,
+    topic: str = EXECUTIONS,
 ) -> BatchConsumer[CloudEvent[Any]]:
     async def on_events(events: list[CloudEvent[Any]]) -> None:
         loop = asyncio.get_running_loop()
@@ -52,7 +55,7 @@ def ingest_consumer(
 
     return BatchConsumer(
         settings,
-        EXECUTIONS,
+        topic,
         group_id,
         on_events,
         client_id="contrail-metrics-ingest",

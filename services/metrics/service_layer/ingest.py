@@ -29,8 +29,10 @@ async def apply_events(uow_factory: MetricsUoWFactory, events: Sequence[CloudEve
     if not events:
         return 0
     async with uow_factory() as uow:
-        new_ids = await uow.inbox.claim([event.id for event in events])
-        fresh = [event for event in events if event.id in new_ids]
+        # The first of each id (a batch may hold an event twice), if not applied before.
+        unique = list({event.id: event for event in reversed(events)}.values())[::-1]
+        new_ids = await uow.inbox.claim([event.id for event in unique])
+        fresh = [event for event in unique if event.id in new_ids]
         attempts: list[AttemptRecord] = []
         executions: dict[str, ExecutionRecord] = {}
         hits: list[CacheHit] = []
