@@ -23,6 +23,8 @@ SERVICE_ROUTES: dict[str, tuple[str, ...]] = {
         "/api/v1/node_executions",
         "/api/v1/task_attempts",
         "/api/v1/schedules",
+        # The minimal console page of an execution (the URL launches and alerts print).
+        "/console",
     ),
     "notifier": (
         "/api/v1/subscriptions",

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.launcher.bootstrap import bootstrap
+from services.launcher.entrypoints.console import router as console_router
 from services.launcher.entrypoints.engine import register_engine
 from services.launcher.entrypoints.routes_executions import router as executions_router
 from services.launcher.entrypoints.scheduler import register_scheduler
@@ -32,7 +33,7 @@ def build_app(settings: LauncherSettings | None = None) -> FastAPI:
         title="Contrail launcher",
         description="Executions: launch, the engine that drives them, the scheduler.",
         migrations_dir=MIGRATIONS,
-        routers=[executions_router],
+        routers=[executions_router, console_router],
         register_subscribers=register,
     )
     return app
