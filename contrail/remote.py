@@ -825,6 +825,90 @@ class Remote:
             execution = execution.model_copy(update={"url": url})
         return execution
 
+    # --- notifications (the notifier's subscriptions and deliveries) ----------------
+
+    def create_subscription(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Subscribe (``spec`` as the notifier's API takes it); ``InvalidRequest`` names a field."""
+        answer: dict[str, Any] = self._request("POST", "/subscriptions", json=dict(spec))
+        return answer
+
+    def list_subscriptions(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every subscription, newest first (up to ``limit``)."""
+        return self._paginate("/subscriptions", {}, limit)
+
+    def set_subscription_paused(self, subscription_id: str, paused: bool) -> dict[str, Any]:
+        """Pause or resume a subscription; ``NotFound``."""
+        answer: dict[str, Any] = self._request(
+            "PATCH", f"/subscriptions/{subscription_id}", json={"paused": paused}
+        )
+        return answer
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        """Delete a subscription; ``NotFound``."""
+        self._request("DELETE", f"/subscriptions/{subscription_id}")
+
+    def test_subscription(self, subscription_id: str) -> list[str]:
+        """Send a sample alert to each channel of a subscription; the deliveries' ids."""
+        answer = self._request("POST", f"/subscriptions/{subscription_id}/test")
+        return list(answer["deliveries"])
+
+    def list_deliveries(
+        self,
+        *,
+        execution: str | None = None,
+        rule: str | None = None,
+        channel: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Deliveries, newest first, filtered by execution (project/domain/name), rule,
+        channel and status."""
+        params = {
+            k: v
+            for k, v in {
+                "execution": execution,
+                "rule": rule,
+                "channel": channel,
+                "status": status,
+            }.items()
+            if v is not None
+        }
+        return self._paginate("/deliveries", params, limit)
+
+    def retry_delivery(self, delivery_id: str) -> dict[str, Any]:
+        """Send a dead delivery again; ``NotFound``, ``Conflict`` when it is not dead."""
+        answer: dict[str, Any] = self._request("POST", f"/deliveries/{delivery_id}/retry")
+        return answer
+
+    # --- usage (the metrics service's accounting) ------------------------------------
+
+    def usage(self, what: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """``/usage/<what>`` (summary, top, rightsizing): every page of a summary's rows."""
+        query = {key: value for key, value in params.items() if value}
+        answer: dict[str, Any] = self._request("GET", f"/usage/{what}", params=query)
+        while what == "summary" and answer.get("next_token"):
+            more = self._request(
+                "GET", "/usage/summary", params={**query, "token": answer["next_token"]}
+            )
+            answer = {**more, "items": answer["items"] + more["items"]}
+        return answer
+
+    def usage_attempts(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The raw task attempts that ended in a range, newest first (every page)."""
+        query = {key: value for key, value in params.items() if value}
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self._request(
+                "GET",
+                "/usage/attempts",
+                params={**query, "page_size": "1000", **({"token": token} if token else {})},
+            )
+            items.extend(page["items"])
+            token = page.get("next_token")
+            if not token:
+                return items
+
     # --- plumbing -----------------------------------------------------------------
 
     def _request(

@@ -15,6 +15,7 @@ from contrail.cli.executions import register_execution_commands
 from contrail.cli.get import app as get_app
 from contrail.cli.init import init
 from contrail.cli.launchplan import app as launchplan_app
+from contrail.cli.notifications import register_notification_commands
 from contrail.cli.package import package
 from contrail.cli.projects import app as create_app
 from contrail.cli.register import app as register_app
@@ -34,6 +35,7 @@ app.command("init")(init)
 app.add_typer(demo_app, name="demo")
 register_execution_commands(app)
 app.add_typer(events_app, name="events")
+register_notification_commands(app, get_app, create_app)
 
 
 def _print_version(wanted: bool) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from contrail.demo.errors import StackError
@@ -121,6 +122,53 @@ def run_example(settings: StackSettings, console: Console, name: str = "union") 
     console.print(_events_table(collector.events(key), key))
     if execution.phase.value != "SUCCEEDED":
         raise StackError(f"the example execution {execution.name} ended {execution.phase.value}")
+    _run_alert_example(settings, console, remote)
+
+
+ALERT_LAUNCH_PLAN = "workflows.alerting.nightly"
+
+
+def _run_alert_example(settings: StackSettings, console: Console, remote: Any) -> None:
+    """Launch the example whose launch plan emails on failure; print the email's subject
+    as Mailpit received it, and the inbox's URL."""
+    import httpx
+
+    execution = remote.launch(launch_plan=ALERT_LAUNCH_PLAN)
+    console.print(
+        f"\n[bold]Launched[/] {ALERT_LAUNCH_PLAN} (fails on purpose; its launch plan emails "
+        f"oncall@example.com on failure) as [cyan]{execution.name}[/]"
+    )
+    started = time.monotonic()
+    while not execution.phase.is_terminal:
+        if time.monotonic() - started > 120:
+            raise StackError(f"execution {execution.name} did not end within 120s")
+        time.sleep(0.2)
+        execution = remote.get_execution(execution.name)
+    key = f"{execution.project}/{execution.domain}/{execution.name}"
+    subject = f"[contrail] {execution.phase.value}: {key}"
+    deadline = time.monotonic() + 30
+    found: list[dict[str, Any]] = []
+    with httpx.Client(base_url=settings.mailpit_url, timeout=5) as mailpit:
+        while not found and time.monotonic() < deadline:
+            answer = mailpit.get("/api/v1/search", params={"query": f'subject:"{subject}"'})
+            if answer.status_code == 200:
+                found = answer.json().get("messages") or []
+            if not found:
+                time.sleep(0.2)
+    if not found:
+        raise StackError(
+            f"no alert email for {execution.name} reached Mailpit within 30s "
+            "(`contrail demo logs notifier`)"
+        )
+    message = found[0]
+    console.print(
+        f"Execution [cyan]{execution.name}[/] ended [bold]{execution.phase.value}[/]; "
+        f"the alert arrived by email:\n  subject: [bold]{escape(message['Subject'])}[/]\n"
+        f"  to: {', '.join(a['Address'] for a in message.get('To') or [])}\n"
+        f"  inbox: {settings.mailpit_url}/view/{message['ID']}\n"
+        f"  deliveries: contrail get deliveries {execution.name} -p {execution.project} "
+        f"-d {execution.domain}"
+    )
 
 
 def _has_final_event(events: list[dict[str, Any]]) -> bool:
