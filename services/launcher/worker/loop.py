@@ -4,8 +4,10 @@
   fetched only when one of ``concurrency`` slots is free (the partitions are
   paused otherwise). Taking an attempt is reporting it ``started`` (with this
   worker's id) and heartbeating it from then on, while its code and inputs
-  load, while it runs and until its final report; the dispatch's offset is
-  committed only once Kafka has the ``started`` report. A worker that dies
+  load, while it runs and until its final report; its process starts, and the
+  dispatch's offset is committed, only once Kafka has the ``started`` report
+  (the code and inputs load meanwhile; commits run in the background, in
+  order, so the loop goes on fetching). A worker that dies
   before that leaves the dispatch to the next owner of its partition (the
   same attempt number, started once); one that dies after it stops
   heartbeating, and the engine declares it lost and dispatches a new attempt.
@@ -42,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 from pydantic import ValidationError
@@ -100,6 +101,8 @@ class _Taken:
     """Until its process ends: uploading logs and reporting need no slot."""
     log_uri: str = ""
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    announced: asyncio.Task[bool] | None = field(default=None, repr=False)
+    """Its ``started`` report: True once Kafka has it, False if never sent (stopping)."""
     heartbeats: asyncio.Task[None] | None = field(default=None, repr=False)
     """From its ``started`` report until its final one."""
 
@@ -132,6 +135,8 @@ class Worker:
         self._dispatch: AIOKafkaConsumer | None = None
         # Attempt folders removed after the attempt's slot is free again.
         self._cleanups: set[asyncio.Task[None]] = set()
+        # The latest batch's commit, which waits for the one before it.
+        self._committing: asyncio.Task[None] | None = None
 
     def _busy(self) -> int:
         """Slots in use: attempts taken whose process has not ended yet."""
@@ -253,9 +258,11 @@ class Worker:
                     return
                 batch = fetch.result()
                 if batch:
-                    await self._take(consumer, batch)
+                    self._take(consumer, batch)
         finally:
             stopping.cancel()
+            if self._committing is not None:  # before leaving the group
+                await asyncio.gather(self._committing, return_exceptions=True)
 
     async def _wait_for_slot(
         self, consumer: AIOKafkaConsumer, stopping: asyncio.Task[bool]
@@ -276,53 +283,67 @@ class Worker:
             consumer.seek(tp, records[0].offset)
         consumer.pause(*consumer.assignment())
 
-    async def _take(
+    def _take(
         self,
         consumer: AIOKafkaConsumer,
         batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
-        """Take a fetched batch: report its attempts started, then commit its offsets.
+        """Take a fetched batch: start its attempts, and commit its offsets once each
+        attempt's ``started`` report is in Kafka (a task, chained after the
+        previous batch's commit so that offsets only move forward).
 
-        An attempt whose ``started`` report can't be sent (this worker is
-        stopping while Kafka is away) is not run, and neither its offset nor
-        any later one of its partition is committed: they are read again.
+        An attempt loads its code and inputs while its ``started`` report is
+        sent, and its process starts only after Kafka has it. One whose report
+        can't be sent (this worker is stopping while Kafka is away) is not run
+        and not reported, and neither its offset nor any later one of its
+        partition is committed: the next owner of the partition takes it.
         """
-        taken: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes], _Taken | None]] = [
-            (tp, record, await self._take_one(record))
-            for tp, records in batch.items()
-            for record in records
-        ]
-        sent = await asyncio.gather(*(self._announce(t) for _, _, t in taken if t is not None))
-        announced = iter(sent)
+        plan: list[tuple[TopicPartition, int, _Taken | None]] = []
+        for tp, records in batch.items():
+            for record in records:
+                taken = self._take_one(record)
+                if taken is not None:
+                    taken.announced = asyncio.create_task(self._announce(taken))
+                    taken.task = asyncio.create_task(
+                        self._attempt(taken), name=taken.dispatch.attempt_id
+                    )
+                plan.append((tp, record.offset, taken))
+        self._committing = asyncio.create_task(self._commit(consumer, self._committing, plan))
+
+    async def _commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        previous: asyncio.Task[None] | None,
+        plan: list[tuple[TopicPartition, int, _Taken | None]],
+    ) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
         offsets: dict[TopicPartition, int] = {}
         given_back: set[TopicPartition] = set()
-        for tp, record, attempt in taken:
-            if attempt is not None and not next(announced):
-                self._taken.pop(attempt.dispatch.attempt_id, None)
-                if tp not in given_back:
-                    given_back.add(tp)
-                    with contextlib.suppress(Exception):
-                        consumer.seek(tp, record.offset)
+        for tp, offset, taken in plan:
+            if tp in given_back:
                 continue
-            if attempt is not None:
-                attempt.task = asyncio.create_task(
-                    self._attempt(attempt), name=attempt.dispatch.attempt_id
-                )
-            if tp not in given_back:
-                offsets[tp] = record.offset + 1
+            if taken is not None and not await self._is_announced(taken):
+                given_back.add(tp)
+                continue
+            offsets[tp] = offset + 1
         if not offsets:
             return
         try:
             await consumer.commit(offsets)
-        except KafkaError:
+        except Exception:
             # The attempts run anyway; another worker may get them again after a rebalance.
             log.warning("could not commit taken dispatches", exc_info=True)
 
-    async def _take_one(self, record: ConsumerRecord[bytes, bytes]) -> _Taken | None:
+    @staticmethod
+    async def _is_announced(taken: _Taken) -> bool:
+        return taken.announced is None or await taken.announced
+
+    def _take_one(self, record: ConsumerRecord[bytes, bytes]) -> _Taken | None:
         try:
             dispatch = AttemptDispatch.model_validate_json(record.value or b"")
         except ValidationError as error:
-            await self._dead_letter(record, f"not an AttemptDispatch: {_first_error(error)}")
+            self._dead_letter_later(record, f"not an AttemptDispatch: {_first_error(error)}")
             return None
         attempt_id = dispatch.attempt_id
         if attempt_id in self._taken:
@@ -337,7 +358,7 @@ class Worker:
         """Report ``taken`` started and heartbeat it from now on; False if stopped first.
 
         Sending is retried (Kafka may be restarting): the dispatch's offset is
-        committed only after it, and the attempt runs only after it.
+        committed only after it, and the attempt's process starts only after it.
         """
         dispatch = taken.dispatch
         message = report(dispatch, self.worker_id, ReportKind.STARTED, log_uri=taken.log_uri)
@@ -360,6 +381,11 @@ class Worker:
                 await asyncio.sleep(1.0)
         taken.heartbeats = asyncio.create_task(self._heartbeats(dispatch))
         return True
+
+    def _dead_letter_later(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        task = asyncio.create_task(self._dead_letter(record, reason))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         headers = {k: v.decode(errors="replace") for k, v in record.headers}
@@ -449,6 +475,8 @@ class Worker:
                 f"the inputs at {dispatch.inputs_uri} can't be read: {error}",
             )
             return
+        if not await self._is_announced(taken):
+            return  # never reported started: the partition's next owner takes it
         if taken.terminate:
             await self._final(
                 taken, report(dispatch, self.worker_id, ReportKind.ABORTED, error=_terminated())
@@ -582,7 +610,12 @@ class Worker:
         )
 
     async def _final(self, taken: _Taken, message: AttemptReport) -> None:
-        """The attempt's last report: no heartbeat of it follows."""
+        """The attempt's last report, after its ``started``: no heartbeat of it follows.
+
+        Nothing is reported of an attempt never reported started: it was not taken.
+        """
+        if not await self._is_announced(taken):
+            return
         await self._stop_heartbeats(taken)
         await self._reporter.publish(message)
 
