@@ -19,6 +19,7 @@ from contrail.cli.notifications import register_notification_commands
 from contrail.cli.package import package
 from contrail.cli.projects import app as create_app
 from contrail.cli.register import app as register_app
+from contrail.cli.usage import app as usage_app
 
 app = typer.Typer(
     name="contrail",
@@ -35,6 +36,7 @@ app.command("init")(init)
 app.add_typer(demo_app, name="demo")
 register_execution_commands(app)
 app.add_typer(events_app, name="events")
+app.add_typer(usage_app, name="usage")
 register_notification_commands(app, get_app, create_app)
 
 

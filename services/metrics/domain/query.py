@@ -47,7 +47,7 @@ def parse_group_by(values: list[str]) -> tuple[str, ...]:
 
 def parse_labels(values: list[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
-    for value in values:
+    for value in (part for value in values for part in value.split(",") if part):
         name, sep, label = value.partition("=")
         if not sep or not name:
             raise _bad("label", f"{value!r} is not key=value")
