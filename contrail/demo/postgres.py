@@ -77,6 +77,14 @@ def bootstrap_sql(user: str, password: str, database: str) -> str:
         f"(SELECT FROM pg_database WHERE datname = {quote_literal(database)})\\gexec\n"
         f"ALTER DATABASE {db} OWNER TO {role};\n"
         f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {db} TO {role};\n"
+        # The usage views' read-only role (services/metrics/migrations), and a local
+        # login in it for BI tools (docs/usage.md).
+        "SELECT 'CREATE ROLE contrail_usage_reader NOLOGIN' WHERE NOT EXISTS "
+        "(SELECT FROM pg_roles WHERE rolname = 'contrail_usage_reader')\\gexec\n"
+        "SELECT 'CREATE ROLE contrail_bi LOGIN PASSWORD ''contrail_bi'' "
+        "IN ROLE contrail_usage_reader' WHERE NOT EXISTS "
+        "(SELECT FROM pg_roles WHERE rolname = 'contrail_bi')\\gexec\n"
+        f"GRANT CONNECT ON DATABASE {db} TO contrail_usage_reader;\n"
     )
 
 
