@@ -252,7 +252,7 @@ class NotifierSettings(ServiceSettings):
     notifier_executions_topic: str = "contrail.executions"
     """The topic of execution events it reads (tests give each notifier its own)."""
     notifier_max_attempts: int = Field(
-        default=5, ge=1, description="Sends before a delivery is dead."
+        default=10, ge=1, description="Sends before a delivery is dead (10: about 13 minutes)."
     )
     notifier_retry_first_seconds: float = Field(
         default=2.0, gt=0, description="The wait after a delivery's first failed send."

@@ -32,3 +32,7 @@ def test_demo_example_runs_wf_to_success_and_shows_its_events(stack: StackSettin
     assert out.count("task_attempt.phase_changed") == 6
     assert "execution.phase_changed" in out
     assert " 14 " in out
+    # Then the example whose launch plan emails on failure: the alert read back from Mailpit.
+    assert "the alert arrived by email" in out
+    assert "subject: [contrail] FAILED: flytesnacks/development/" in out
+    assert f"inbox: {stack.mailpit_url}/view/" in out
