@@ -266,3 +266,20 @@ async def _retry(
                 },
             )
             await sleep(delay)
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a failed step of a loop that will simply run again later.
+
+    A transient fault (PostgreSQL restarting, say) is a one-line warning; any
+    other failure is an error with its traceback, since it will not go away
+    by itself.
+    """
+    if is_transient(exc):
+        logger.warning(
+            "%s failed (transient); trying again",
+            what,
+            extra={"error": f"{type(exc).__name__}: {exc}"},
+        )
+    else:
+        logger.error("%s failed; trying again", what, exc_info=exc)

@@ -28,6 +28,7 @@ from shared.retry import (
     Backoff,
     RetryDeadlineExceeded,
     is_transient,
+    log_failure,
     retry_transient,
     retry_until,
 )
@@ -241,3 +242,18 @@ async def test_retry_until_raises_a_permanent_error_at_once() -> None:
     with pytest.raises(asyncpg.InvalidPasswordError):
         await retry_until(call, what="PostgreSQL", deadline=60, sleep=time.sleep, clock=time.clock)
     assert time.slept == []
+
+
+def test_log_failure_warns_once_for_a_transient_fault_and_errs_with_traceback_otherwise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.retry.log_failure")
+    with caplog.at_level(logging.DEBUG, logger=logger.name):
+        log_failure(logger, "heartbeat check", ConnectionRefusedError("down"))
+        log_failure(logger, "heartbeat check", ValueError("bug"))
+    transient, other = caplog.records
+    assert (transient.levelno, transient.exc_info) == (logging.WARNING, None)
+    assert "heartbeat check failed (transient)" in transient.getMessage()
+    assert other.levelno == logging.ERROR
+    assert other.exc_info is not None
+    assert isinstance(other.exc_info[1], ValueError)

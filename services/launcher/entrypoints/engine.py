@@ -26,6 +26,7 @@ from shared.events.topics import ATTEMPTS, EXECUTIONS
 from shared.identifiers import ExecutionIdentifier
 from shared.kafka import BatchConsumer, Record
 from shared.phases import ExecutionPhase
+from shared.retry import log_failure
 from shared.service.app import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,8 @@ async def _watch_heartbeats(svc: LauncherServices, progress: ReportProgress) -> 
                 )
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("heartbeat check failed; trying again")
+            except Exception as exc:
+                log_failure(log, "heartbeat check", exc)
     finally:
         await progress.close()
 
@@ -158,8 +159,8 @@ async def _forget_old_reports(svc: LauncherServices, every_seconds: float = 600.
                 log.info("forgot applied report ids", extra={"count": forgotten})
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("purging applied report ids failed; trying again later")
+        except Exception as exc:
+            log_failure(log, "purging applied report ids", exc)
         await asyncio.sleep(every_seconds)
 
 
