@@ -45,6 +45,8 @@ CONTRAIL = str(Path(sys.executable).parent / "contrail")
 # --- task code the workers run --------------------------------------------------------
 
 TASK_MODULE = "tests.integration.launcher_support"
+# The phases an execution ends in.
+TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 
 def say_hello(name: str) -> str:

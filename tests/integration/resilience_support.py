@@ -12,10 +12,12 @@ import json
 import os
 import signal
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -34,13 +36,24 @@ from shared.specs import (
     WorkflowSpec,
 )
 from tests.eventually import eventually_async
-from tests.integration.launcher_support import Launcher, code_task, describe
+from tests.integration.launcher_support import TERMINAL, Launcher, code_task, describe
 from tests.integration.registry_support import Registry, task_node
 
 CHAIN = "wf.chain"
 NAP = "wf.nap"
 EXECUTION_SUCCEEDED = "contrail.execution.phase_changed"
-TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
+
+
+def local_only(reason: str) -> pytest.MarkDecorator:
+    """Marks a fault test: it kills or stops processes, so it runs only on the local stack."""
+    return pytest.mark.skipif(
+        os.environ.get("CONTRAIL_TEST_STACK", "local") != "local", reason=reason
+    )
+
+
+def nap_input(tenths: int) -> str:
+    """An input for ``nap`` that sleeps ``tenths`` tenths of a second, unique per call."""
+    return f"{uuid.uuid4().hex[:6]}-{tenths}"
 
 
 def chain_workflow(length: int) -> WorkflowSpec:

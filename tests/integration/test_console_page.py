@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 
 from shared.settings import StackSettings
-from tests.integration.launcher_support import open_launcher, register_one_task
+from tests.integration.launcher_support import TERMINAL, open_launcher, register_one_task
 from tests.integration.registry_support import new_project, open_registry
 
 pytestmark = pytest.mark.integration
-
-TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 
 async def test_the_printed_url_shows_the_failed_execution(stack: StackSettings) -> None:

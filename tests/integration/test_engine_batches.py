@@ -38,6 +38,7 @@ from shared.specs import (
 )
 from tests.eventually import eventually_async
 from tests.integration.launcher_support import (
+    TERMINAL,
     Launcher,
     code_task,
     describe,
@@ -49,8 +50,6 @@ from tests.integration.launcher_support import (
 from tests.integration.registry_support import launch_plan, new_project, open_registry, task_node
 
 pytestmark = pytest.mark.integration
-
-TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 
 def two_naps() -> WorkflowSpec:

@@ -14,6 +14,7 @@ from shared.events.topics import EXECUTIONS
 from shared.identifiers import ResourceType
 from shared.settings import StackSettings
 from tests.integration.launcher_support import (
+    TERMINAL,
     code_task,
     execution_ended,
     execution_events,
@@ -25,7 +26,6 @@ from tests.integration.registry_support import launch_plan, new_project, open_re
 
 pytestmark = pytest.mark.integration
 
-TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 RESOURCES = Resources(
     requests=ResourceSpec(cpu=0.25, memory_bytes=128 * 2**20),
     limits=ResourceSpec(cpu=1, memory_bytes=512 * 2**20),

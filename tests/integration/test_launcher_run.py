@@ -12,6 +12,7 @@ from shared.events.topics import DISPATCH, EXECUTIONS
 from shared.settings import StackSettings
 from tests.eventually import eventually_async
 from tests.integration.launcher_support import (
+    TERMINAL,
     describe,
     execution_ended,
     execution_events,
@@ -36,7 +37,6 @@ ONE_TASK_EVENTS = [
     "node n0 SUCCEEDED",
     "execution SUCCEEDED",
 ]
-TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 
 def unique(prefix: str) -> str:

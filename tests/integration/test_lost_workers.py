@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import uuid
@@ -51,6 +50,8 @@ from tests.integration.resilience_support import (
     attempt_phases,
     dedupe,
     kill,
+    local_only,
+    nap_input,
     register_chain,
     restore,
     wait_finished,
@@ -59,21 +60,13 @@ from tests.integration.resilience_support import (
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get("CONTRAIL_TEST_STACK", "local") != "local",
-        reason="starts and kills worker processes of the local stack",
-    ),
+    local_only("starts and kills worker processes of the local stack"),
 ]
 
 HEARTBEAT_TIMEOUT = LauncherSettings().heartbeat_timeout_seconds
 """The stack's launcher runs with the default: a silent attempt's worker is lost after this."""
 RECLAIM_SLACK = 10.0
 """What "within seconds" allows beyond the timeout: checks, a batch of reports, a dispatch."""
-
-
-def nap(tenths: int) -> str:
-    """An input for ``nap`` that sleeps ``tenths`` tenths of a second, unique per call."""
-    return f"{uuid.uuid4().hex[:6]}-{tenths}"
 
 
 async def test_the_engine_knows_the_partition_of_an_executions_reports(
@@ -220,7 +213,9 @@ async def steady_load(
     async def launch_forever() -> None:
         while not stop.is_set():
             launched.append(
-                await launcher.launch(project, workflow={"name": CHAIN}, inputs={"name": nap(2)})
+                await launcher.launch(
+                    project, workflow={"name": CHAIN}, inputs={"name": nap_input(2)}
+                )
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
@@ -274,7 +269,7 @@ async def test_a_worker_killed_under_a_steady_load_is_declared_lost_within_secon
                 async with steady_load(stack, launcher, load_project) as launched:
                     async with tail(stack, EXECUTIONS, project) as live:
                         execution = await launcher.launch(
-                            project, workflow={"name": CHAIN}, inputs={"name": nap(150)}
+                            project, workflow={"name": CHAIN}, inputs={"name": nap_input(150)}
                         )
                         running = await live.take(attempt_event("n0", 1, "RUNNING"), timeout=60)
                         worker_id = running["data"]["worker_id"]
@@ -330,7 +325,7 @@ async def test_a_worker_killed_between_taking_and_starting_an_attempt_is_declare
             # Dispatches go to the partitions of both workers: launch until the
             # paused one holds an attempt.
             execution = await launcher.launch(
-                project, workflow={"name": CHAIN}, inputs={"name": nap(3)}
+                project, workflow={"name": CHAIN}, inputs={"name": nap_input(3)}
             )
             executions[execution["execution_id"]] = execution
             return paused.log_records(PAUSED)

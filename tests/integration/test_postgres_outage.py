@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -39,6 +37,8 @@ from tests.integration.resilience_support import (
     attempt_event,
     dedupe,
     kill,
+    local_only,
+    nap_input,
     register_chain,
     restore,
     wait_finished,
@@ -47,10 +47,7 @@ from tests.integration.resilience_support import (
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get("CONTRAIL_TEST_STACK", "local") != "local",
-        reason="stops and restarts PostgreSQL of the local stack",
-    ),
+    local_only("stops and restarts PostgreSQL of the local stack"),
 ]
 
 IN_FLIGHT = 4
@@ -161,7 +158,7 @@ async def test_postgres_stopped_for_a_minute_mid_executions_dead_letters_nothing
                     await launcher.launch(
                         project,
                         workflow={"name": CHAIN},
-                        inputs={"name": f"{uuid.uuid4().hex[:6]}-30"},
+                        inputs={"name": nap_input(30)},
                     )
                     for _ in range(IN_FLIGHT)
                 ]

@@ -10,9 +10,7 @@ stack in ``finally``, so the tests after it find it healthy.
 
 from __future__ import annotations
 
-import os
 import signal
-import uuid
 
 import pytest
 
@@ -28,6 +26,8 @@ from tests.integration.resilience_support import (
     attempt_phases,
     dedupe,
     kill,
+    local_only,
+    nap_input,
     register_chain,
     restore,
     wait_finished,
@@ -36,18 +36,10 @@ from tests.integration.resilience_support import (
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get("CONTRAIL_TEST_STACK", "local") != "local",
-        reason="kills and restarts processes of the local stack",
-    ),
+    local_only("kills and restarts processes of the local stack"),
 ]
 
 NODES = 3
-
-
-def nap(tenths: int) -> str:
-    """An input for ``nap`` that sleeps ``tenths`` tenths of a second, unique per test."""
-    return f"{uuid.uuid4().hex[:6]}-{tenths}"
 
 
 async def test_a_worker_killed_mid_task_is_replaced_by_a_new_attempt(
@@ -62,7 +54,7 @@ async def test_a_worker_killed_mid_task_is_replaced_by_a_new_attempt(
         try:
             async with tail(stack, EXECUTIONS, project) as live:
                 execution = await launcher.launch(
-                    project, workflow={"name": CHAIN}, inputs={"name": nap(60)}
+                    project, workflow={"name": CHAIN}, inputs={"name": nap_input(60)}
                 )
                 running = await live.take(attempt_event("n0", 1, "RUNNING"), timeout=30)
             killed = kill("worker", signal.SIGKILL)
@@ -105,7 +97,7 @@ async def test_a_restarted_launcher_resumes_mid_task_and_between_nodes(
         try:
             async with tail(stack, EXECUTIONS, project) as live:
                 execution = await launcher.launch(
-                    project, workflow={"name": CHAIN}, inputs={"name": nap(30)}
+                    project, workflow={"name": CHAIN}, inputs={"name": nap_input(30)}
                 )
                 # Mid-task: the attempt ends while the launcher is down.
                 await live.take(attempt_event("n0", 1, "RUNNING"), timeout=30)
@@ -137,7 +129,7 @@ async def test_a_restarted_kafka_broker_loses_nothing(stack: StackSettings) -> N
         try:
             async with tail(stack, EXECUTIONS, project) as live:
                 execution = await launcher.launch(
-                    project, workflow={"name": CHAIN}, inputs={"name": nap(40)}
+                    project, workflow={"name": CHAIN}, inputs={"name": nap_input(40)}
                 )
                 await live.take(attempt_event("n1", 1, "RUNNING"), timeout=30)
             # One kill: other sessions share this broker. n1 ends while it is down.

@@ -44,6 +44,7 @@ from shared.specs import (
 )
 from tests.eventually import eventually_async
 from tests.integration.launcher_support import (
+    TERMINAL,
     execution_ended,
     execution_events,
     hello_task,
@@ -62,7 +63,6 @@ pytestmark = pytest.mark.integration
 
 LP_NAME = "wf.every_minute"
 VERSION = "v1"
-TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 
 def lp_identifier(project: str) -> Identifier:
