@@ -5,7 +5,8 @@ Providers are configured by the standard ``OTEL_*`` variables:
 (``otlp``, ``console`` or ``none``; ``otlp`` by default when
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else ``none``) and the OTLP exporter's
 own variables. Spans are recorded even with no exporter, so that trace ids
-reach logs and Kafka headers.
+reach logs and Kafka headers. Metrics are also read by a Prometheus reader that
+each service exposes on ``/metrics``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
@@ -70,10 +72,20 @@ def configure_telemetry(service_name: str) -> Telemetry:
             readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
         case "console":
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+    # Operators' metrics (the service's own counters and latencies, not usage
+    # accounting): scraped from the service's /metrics (``prometheus_text``).
+    readers.append(PrometheusMetricReader())
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     return Telemetry(tracer_provider, meter_provider)
+
+
+def prometheus_text() -> tuple[bytes, str]:
+    """What the process's Prometheus readers hold, in the text exposition format."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
 def current_traceparent() -> str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
@@ -29,7 +29,7 @@ from shared.retry import retry_until
 from shared.s3 import ObjectStore
 from shared.service.errors import install_error_handlers
 from shared.settings import ServiceSettings
-from shared.telemetry import Telemetry, configure_telemetry
+from shared.telemetry import Telemetry, configure_telemetry, prometheus_text
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +175,18 @@ def create_service_app(
             status_code=200 if ready else 503,
         )
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        """The service's own counters and latencies, for Prometheus to scrape."""
+        body, content_type = prometheus_text()
+        return Response(body, media_type=content_type)
+
     for router in routers:
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=telemetry.tracer_provider, excluded_urls="healthz,readyz"
+        app,
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        excluded_urls="healthz,readyz,metrics",
     )
     return app
