@@ -100,12 +100,7 @@ def run_example(settings: StackSettings, console: Console, name: str = "union") 
         f"[cyan]{execution.name}[/]\n  contrail get execution {execution.name} "
         f"-p {execution.project} -d {execution.domain} --watch"
     )
-    started = time.monotonic()
-    while not execution.phase.is_terminal:
-        if time.monotonic() - started > 120:
-            raise StackError(f"execution {execution.name} did not end within 120s")
-        time.sleep(0.2)
-        execution = remote.get_execution(execution.name)
+    execution = _wait_ended(remote, execution)
     # The last events may still be on their way from the outbox.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not _has_final_event(collector.events(key)):
@@ -128,6 +123,17 @@ def run_example(settings: StackSettings, console: Console, name: str = "union") 
 ALERT_LAUNCH_PLAN = "workflows.alerting.nightly"
 
 
+def _wait_ended(remote: Any, execution: Any) -> Any:
+    """The execution once it ended; StackError after 120 s."""
+    started = time.monotonic()
+    while not execution.phase.is_terminal:
+        if time.monotonic() - started > 120:
+            raise StackError(f"execution {execution.name} did not end within 120s")
+        time.sleep(0.2)
+        execution = remote.get_execution(execution.name)
+    return execution
+
+
 def _run_alert_example(settings: StackSettings, console: Console, remote: Any) -> None:
     """Launch the example whose launch plan emails on failure; print the email's subject
     as Mailpit received it, and the inbox's URL."""
@@ -138,12 +144,7 @@ def _run_alert_example(settings: StackSettings, console: Console, remote: Any) -
         f"\n[bold]Launched[/] {ALERT_LAUNCH_PLAN} (fails on purpose; its launch plan emails "
         f"oncall@example.com on failure) as [cyan]{execution.name}[/]"
     )
-    started = time.monotonic()
-    while not execution.phase.is_terminal:
-        if time.monotonic() - started > 120:
-            raise StackError(f"execution {execution.name} did not end within 120s")
-        time.sleep(0.2)
-        execution = remote.get_execution(execution.name)
+    execution = _wait_ended(remote, execution)
     key = f"{execution.project}/{execution.domain}/{execution.name}"
     subject = f"[contrail] {execution.phase.value}: {key}"
     deadline = time.monotonic() + 30
