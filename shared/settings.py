@@ -232,6 +232,8 @@ class NotifierSettings(ServiceSettings):
     """Slack's Web API (posts by channel name with the bot token)."""
     slack_bot_token: SecretStr | None = None
     """The Slack bot token for posts by channel name."""
+    teams_host: str | None = None
+    """HOST[:PORT] that Teams webhook posts go to instead of the URL's own (https)."""
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     """PagerDuty's Events v2 endpoint (https://events.eu.pagerduty.com/v2/enqueue in the EU)."""
     webhook_secret: SecretStr = SecretStr("contrail-webhook-secret")

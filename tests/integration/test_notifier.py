@@ -236,6 +236,10 @@ async def test_webhook_slack_and_pagerduty_requests_are_signed_and_keyed(
         listed = api.get("/api/v1/subscriptions").text
     assert "routing-key-123" not in listed
     assert "XXXX" not in listed
+    logged = notifier.log.read_text()
+    assert "routing-key-123" not in logged
+    assert "XXXX" not in logged
+    assert SECRET not in logged
 
 
 async def test_a_receiver_that_always_refuses_makes_the_delivery_dead_on_the_dlq(

@@ -19,6 +19,7 @@ import contextvars
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import make_msgid
@@ -36,6 +37,10 @@ from shared.specs import ChannelKind
 SIGNATURE_HEADER = "X-Contrail-Signature"
 """``sha256=<hex HMAC-SHA256 of the raw body with the webhook secret>``."""
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+# Their DEBUG lines print webhook URLs and payloads (where tokens live): never logged.
+for _name in ("apprise", "urllib3", "requests"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 _delivery_message_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "contrail_message_id", default=None
@@ -84,6 +89,9 @@ class AppriseChannels:
             plugin = self._slack(message)
         elif kind is ChannelKind.TEAMS:
             plugin = _instantiate(message.target)
+            if self.settings.teams_host:  # a proxy in front of Teams (apprise keeps https)
+                host, _, port = self.settings.teams_host.partition(":")
+                plugin.host, plugin.port = host, int(port) if port else None
         elif kind is ChannelKind.PAGERDUTY:
             plugin = self._pagerduty(message)
         else:
