@@ -97,7 +97,12 @@ class FakeRollups:
         for key, rollup in rows.items():
             self.state.rollups.setdefault(key, Rollup()).merge(rollup)
 
-    async def read(self, query: SummaryQuery, extra: Sequence[str] = ()) -> list[RollupGroup]:
+    async def read(
+        self,
+        query: SummaryQuery,
+        extra: Sequence[str] = (),
+        sketches: Sequence[str] = Rollup.SKETCHES,
+    ) -> list[RollupGroup]:
         groups: dict[tuple[Any, ...], RollupGroup] = {}
         for key, rollup in self.state.rollups.items():
             values = {name: getattr(key, name) for name in query.group_by}

@@ -241,8 +241,14 @@ _ROLLUP_UPDATES = ", ".join(
 _READ_MEASURES = ", ".join(
     [f"sum({name}) AS {name}" for name in Rollup.SUMS]
     + [f"max({name}) AS {name}" for name in Rollup.MAXIMA]
-    + [f"sketch_sum({name}) AS {name}" for name in Rollup.SKETCHES]
 )
+
+
+def _sketch_values(names: Sequence[str]) -> str:
+    unknown = set(names) - set(Rollup.SKETCHES)
+    if unknown:
+        raise ValueError(f"no sketches {sorted(unknown)}")
+    return ", ".join(f"('{name}', {name})" for name in names)
 
 
 def _filters(query: SummaryQuery, time_column: str) -> Where:
@@ -283,25 +289,49 @@ class PostgresRollups:
             _json(payload),
         )
 
-    async def read(self, query: SummaryQuery, extra: Sequence[str] = ()) -> list[RollupGroup]:
+    async def read(
+        self,
+        query: SummaryQuery,
+        extra: Sequence[str] = (),
+        sketches: Sequence[str] = Rollup.SKETCHES,
+    ) -> list[RollupGroup]:
+        """Sums and maxima in one grouped query; the ``sketches``' buckets added up in another.
+
+        JIT compilation is off for these queries: it costs more than it saves here.
+        """
+        await self._conn.execute("SET LOCAL jit = off")
         where = _filters(query, "hour")
         dimensions = list(dict.fromkeys([*query.group_by, *extra]))
         selected = list(dimensions)
         if query.grain:
             selected.append(f"date_trunc('{query.grain}', hour, 'UTC') AS time")
-        group = ", ".join([*dimensions, *(["time"] if query.grain else [])])
+        keys = [*dimensions, *(["time"] if query.grain else [])]
+        group = ", ".join(keys)
         columns = ", ".join([*selected, _READ_MEASURES])
         sql = f"SELECT {columns} FROM rollups {where.sql}" + (f" GROUP BY {group}" if group else "")
         rows = await self._conn.fetch(sql, *where.args)
-        groups = []
+        buckets = await self._conn.fetch(
+            f"SELECT {', '.join([*selected, 's.name', 'b.key', 'sum(b.value::bigint) AS n'])} "
+            f"FROM rollups CROSS JOIN LATERAL (VALUES {_sketch_values(sketches)}) "
+            "AS s(name, sketch) "
+            f"CROSS JOIN LATERAL jsonb_each_text(s.sketch) AS b {where.sql} "
+            f"GROUP BY {', '.join([*keys, 's.name', 'b.key'])}",
+            *where.args,
+        )
+        groups: dict[tuple[Any, ...], RollupGroup] = {}
         for row in rows:
             values = {name: row[name] for name in query.group_by}
             if query.grain:
                 values["time"] = row["time"]
             project = row["project"] if "project" in dimensions else ""
             domain = row["domain"] if "domain" in dimensions else ""
-            groups.append(RollupGroup(values, project, domain, _rollup_of(row)))
-        return groups
+            key = tuple(row[name] for name in keys)
+            groups[key] = RollupGroup(values, project, domain, _rollup_of(row))
+        for bucket in buckets:
+            group_of = groups.get(tuple(bucket[name] for name in keys))
+            if group_of is not None:
+                getattr(group_of.rollup, bucket["name"]).add_count(bucket["key"], bucket["n"])
+        return list(groups.values())
 
 
 def _sort_key(key: RollupKey) -> tuple[Any, ...]:
@@ -317,15 +347,12 @@ def _rollup_fields(rollup: Rollup) -> dict[str, Any]:
 
 
 def _rollup_of(row: Any) -> Rollup:
+    """The sums and maxima of a grouped row (its sketches are read apart)."""
     rollup = Rollup()
     for name in (*Rollup.SUMS, *Rollup.MAXIMA):
         value = row[name]
         kind = type(getattr(rollup, name))
         setattr(rollup, name, kind(value) if value is not None else kind())
-    for name in Rollup.SKETCHES:
-        raw = row[name]
-        counts = json.loads(raw) if isinstance(raw, str) else (raw or {})
-        setattr(rollup, name, Sketch.from_counts(counts))
     return rollup
 
 

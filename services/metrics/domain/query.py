@@ -47,10 +47,10 @@ def parse_group_by(values: list[str]) -> tuple[str, ...]:
 
 def parse_labels(values: list[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
-    for value in (part for value in values for part in value.split(",") if part):
-        name, sep, label = value.partition("=")
+    for pair in (part for value in values for part in value.split(",") if part):
+        name, sep, label = pair.partition("=")
         if not sep or not name:
-            raise _bad("label", f"{value!r} is not key=value")
+            raise _bad("label", f"{pair!r} is not key=value")
         labels[name] = label
     return labels
 

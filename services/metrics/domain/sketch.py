@@ -64,6 +64,10 @@ class Sketch:
         key = bucket_of(value)
         self.counts[key] = self.counts.get(key, 0) + n
 
+    def add_count(self, key: str, n: int) -> None:
+        """Add ``n`` values to the bucket ``key`` (as read back from storage)."""
+        self.counts[key] = self.counts.get(key, 0) + int(n)
+
     def merge(self, other: Sketch | Mapping[str, int]) -> Sketch:
         """Add ``other``'s counts to this sketch (in place) and return it."""
         counts = other.counts if isinstance(other, Sketch) else other

@@ -16,6 +16,8 @@ from shared.errors import InvalidRequest
 
 TOP_MEASURES = ("cost", "failures", "failure_rate", "cpu_hours", "wall_hours", "retries")
 TOP_GROUPS = ("workflow", "task", "project", "launch_plan", "worker")
+SUMMARY_SKETCHES = ("execution_durations", "task_durations")
+RIGHTSIZING_SKETCHES = ("peak_memory", "cpu_cores")
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,12 @@ async def summarize(
     uow_factory: MetricsUoWFactory, prices: PriceTable, query: SummaryQuery
 ) -> Summary:
     """Every measure per group of ``query``, in time then group order."""
-    async with uow_factory(atomic=False) as uow:
+    # One read-only transaction: both reads see the same state.
+    async with uow_factory() as uow:
         freshness = await uow.progress.read()
-        groups = await uow.rollups.read(query, extra=("project", "domain"))
+        groups = await uow.rollups.read(
+            query, extra=("project", "domain"), sketches=SUMMARY_SKETCHES
+        )
     rows = sorted(_merge(groups, query, prices), key=lambda row: _order(row, query))
     return Summary(rows, freshness, prices.describe())
 
@@ -93,9 +98,9 @@ async def rightsizing(
         domain=query.domain,
         labels=query.labels,
     )
-    async with uow_factory(atomic=False) as uow:
+    async with uow_factory() as uow:
         freshness = await uow.progress.read()
-        groups = await uow.rollups.read(by_task)
+        groups = await uow.rollups.read(by_task, sketches=RIGHTSIZING_SKETCHES)
     over: list[dict[str, Any]] = []
     killed: list[dict[str, Any]] = []
     for group in groups:

@@ -71,8 +71,14 @@ class Rollups(Protocol):
     async def add(self, rows: dict[RollupKey, Rollup]) -> None:
         """Add each increment to its row."""
 
-    async def read(self, query: SummaryQuery, extra: Sequence[str] = ()) -> list[RollupGroup]:
-        """The roll-ups in the query's range, merged by its groups (plus ``extra`` dimensions)."""
+    async def read(
+        self,
+        query: SummaryQuery,
+        extra: Sequence[str] = (),
+        sketches: Sequence[str] = Rollup.SKETCHES,
+    ) -> list[RollupGroup]:
+        """The roll-ups in the query's range, merged by its groups (plus ``extra``
+        dimensions), with only the ``sketches`` named (the others empty)."""
 
 
 class Progress(Protocol):
