@@ -77,10 +77,14 @@ from shared.dispatch import (
 from shared.events.catalogue import ErrorKind, ExecutionError
 from shared.events.topics import dead_letter
 from shared.phases import TaskAttemptPhase
+from shared.retry import Backoff
 from shared.settings import WorkerSettings
 from shared.telemetry import context_from_traceparent, current_traceparent
 
 log = logging.getLogger(__name__)
+
+_ANNOUNCE_BACKOFF = Backoff(first=0.2, cap=2.0)
+"""Waits between tries to report a taken attempt started: short, since its dispatch waits."""
 tracer = trace.get_tracer("contrail.worker")
 
 DLQ_REASON = "x-contrail-dlq-reason"
@@ -362,6 +366,7 @@ class Worker:
         """
         dispatch = taken.dispatch
         message = report(dispatch, self.worker_id, ReportKind.STARTED, log_uri=taken.log_uri)
+        delays = _ANNOUNCE_BACKOFF.delays()
         while True:
             try:
                 await self._reporter.publish(message)
@@ -378,7 +383,7 @@ class Worker:
                     exc_info=True,
                     extra={"attempt_id": dispatch.attempt_id},
                 )
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(delays.next())
         taken.heartbeats = asyncio.create_task(self._heartbeats(dispatch))
         return True
 
