@@ -165,3 +165,40 @@ def test_a_new_user_subscribes_and_gets_every_failure_once(
         eventually(lambda: deliveries(second), lambda d: d[0]["status"] == "sent", timeout=60)
         assert len(alert_of(inbox, address, subject2)) == 1
         assert len(alert_of(inbox, address, subject)) == 1
+
+
+def test_subscriptions_are_tested_paused_resumed_and_deleted_from_the_cli(
+    stack: StackSettings, tmp_path: Path
+) -> None:
+    address = f"cli-{uuid.uuid4().hex[:8]}@example.com"
+    created = contrail(
+        stack,
+        tmp_path,
+        "create",
+        "subscription",
+        "--email",
+        address,
+        "--project",
+        "nothing-*",
+        "-o",
+        "json",
+    )
+    [subscription] = json.loads(created.stdout)
+    sid = subscription["id"]
+    assert "Paused" not in contrail(stack, tmp_path, "subscription", "pause", sid).stdout
+    listed = json.loads(contrail(stack, tmp_path, "get", "subscriptions", "-o", "json").stdout)
+    assert [s["paused"] for s in listed if s["id"] == sid] == [True]
+    contrail(stack, tmp_path, "subscription", "resume", sid)
+    tested = contrail(stack, tmp_path, "subscription", "test", sid).stdout
+    assert "Test sent to 1 channel(s)" in tested
+    with Mailpit(stack.mailpit_url) as inbox:
+        eventually(
+            lambda: [e for e in inbox.search(f"to:{address}") if address in e.to],
+            timeout=30,
+            what="the test alert",
+        )
+    rule = contrail(stack, tmp_path, "get", "deliveries", "--rule", sid, "-o", "json").stdout
+    assert [d["status"] for d in json.loads(rule)] == ["sent"]
+    contrail(stack, tmp_path, "subscription", "delete", sid)
+    listed = json.loads(contrail(stack, tmp_path, "get", "subscriptions", "-o", "json").stdout)
+    assert sid not in [s["id"] for s in listed]

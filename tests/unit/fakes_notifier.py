@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from services.notifier.service_layer.ports import Outgoing, SendFailed
+from services.notifier.service_layer.ports import Outgoing, SendFailed, SendRefused
 from services.notifier.service_layer.unit_of_work import (
     DeliveryFilter,
     DeliveryRow,
@@ -240,8 +240,11 @@ class FakeLaunchPlans:
 class FakeChannels:
     sent: list[Outgoing] = field(default_factory=list)
     failing: bool = False
+    refusing: bool = False
 
     async def send(self, message: Outgoing) -> None:
+        if self.refusing:
+            raise SendRefused(f"{message.channel.value}: host 'x' is not allowed")
         if self.failing:
             raise SendFailed(f"{message.channel.value}: the receiver did not accept the message")
         self.sent.append(message)

@@ -163,6 +163,16 @@ async def test_a_send_that_keeps_failing_backs_off_then_is_dead_on_the_dlq() -> 
         await w.subscriptions.retry("d1")
 
 
+async def test_a_send_refused_for_its_host_is_dead_at_once() -> None:
+    w = World(max_attempts=5)
+    await w.subscribe()
+    await w.notifier.ingest([event("e1")])
+    w.channels.refusing = True
+    await w.notifier.send_due(10)
+    assert w.statuses() == {"d1": "dead"}
+    assert w.tables.deliveries["d1"].attempts == 1
+
+
 async def test_paused_subscriptions_are_silent_until_resumed() -> None:
     w = World()
     rule = await w.subscribe()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import fnmatch
 import hashlib
 import hmac
 import json
@@ -30,7 +31,7 @@ import apprise
 import apprise.plugins.email.base as _apprise_email
 import apprise.plugins.pagerduty as _apprise_pagerduty
 
-from services.notifier.service_layer.ports import Outgoing, SendFailed
+from services.notifier.service_layer.ports import Outgoing, SendFailed, SendRefused
 from shared.settings import NotifierSettings
 from shared.specs import ChannelKind
 
@@ -72,6 +73,7 @@ class AppriseChannels:
     settings: NotifierSettings
 
     async def send(self, message: Outgoing) -> None:
+        self._check_host(message)
         send = self._plugin_call(message)
         context = contextvars.copy_context()
         context.run(_delivery_message_id.set, message_id(message.delivery_id))
@@ -80,6 +82,19 @@ class AppriseChannels:
         )
         if not ok:
             raise SendFailed(f"{message.channel.value}: the receiver did not accept the message")
+
+    def _check_host(self, message: Outgoing) -> None:
+        """A launch plan's webhook, Slack or Teams URL, too, may only reach an allowed host."""
+        if message.channel not in (ChannelKind.WEBHOOK, ChannelKind.SLACK, ChannelKind.TEAMS):
+            return
+        if not message.target.startswith(("http://", "https://")):
+            return
+        host = urlsplit(message.target).hostname or ""
+        if not any(fnmatch.fnmatchcase(host, p) for p in self.settings.webhook_allowed_hosts):
+            raise SendRefused(
+                f"{message.channel.value}: host {host!r} is not allowed "
+                "(CONTRAIL_WEBHOOK_ALLOWED_HOSTS)"
+            )
 
     def _plugin_call(self, message: Outgoing) -> Callable[[], bool]:
         kind = message.channel

@@ -34,7 +34,13 @@ from services.notifier.domain.rules import (
     next_streak,
 )
 from services.notifier.domain.templates import DEFAULT_TEMPLATES, DIGEST_TEMPLATE, render
-from services.notifier.service_layer.ports import Channels, LaunchPlans, Outgoing, SendFailed
+from services.notifier.service_layer.ports import (
+    Channels,
+    LaunchPlans,
+    Outgoing,
+    SendFailed,
+    SendRefused,
+)
 from services.notifier.service_layer.subscriptions import rule_of
 from services.notifier.service_layer.unit_of_work import (
     DeliveryRow,
@@ -238,9 +244,12 @@ class Notifier:
     async def send_one(self, row: DeliveryRow) -> DeliveryStatus:
         attempts = row.attempts + 1
         error: str | None = None
+        refused = False
         try:
             message = await self._message(row)
             await self.channels.send(message)
+        except SendRefused as exc:
+            error, refused = str(exc), True
         except SendFailed as exc:
             error = str(exc)
         except TimeoutError:
@@ -253,7 +262,8 @@ class Notifier:
         if error is None:
             status, retry_in = DeliveryStatus.SENT, None
         else:
-            after = after_failure(attempts, self.max_attempts, self.backoff, self.random())
+            allowed = self.max_attempts if refused else attempts
+            after = after_failure(allowed, self.max_attempts, self.backoff, self.random())
             status, retry_in = after.status, after.retry_in_seconds
         outcome = {
             DeliveryStatus.SENT: NotificationSent,

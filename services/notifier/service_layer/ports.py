@@ -13,6 +13,10 @@ class SendFailed(Exception):
     """A channel did not accept a message; the message says why, without secrets."""
 
 
+class SendRefused(SendFailed):
+    """The message may never be sent (a host outside the allowed list): dead at once."""
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """One rendered message to one destination."""

@@ -239,7 +239,7 @@ class SubscriptionService:
         """A pending delivery per channel of the subscription, about a sample failure."""
         row = await self.get(rule_id)
         rule = rule_of(row.rule_id, row.spec, row.paused)
-        subject = dict(SAMPLE_SUBJECT, event_id=f"test-{uuid.uuid4().hex}")
+        subject = dict(SAMPLE_SUBJECT, event_id=f"test-{uuid.uuid4().hex}", execution="test-alert")
         ids: list[str] = []
         deliveries = []
         for channel in rule.channels:
