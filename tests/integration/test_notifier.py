@@ -495,3 +495,30 @@ async def test_a_paused_subscription_is_silent_and_a_test_send_reaches_it(
     with notifier.api() as api:
         assert api.delete(f"/api/v1/subscriptions/{paused}").status_code == 204
         assert api.get(f"/api/v1/subscriptions/{paused}").status_code == 404
+
+
+async def test_a_restarted_kafka_broker_loses_no_alert_and_sends_none_twice(
+    stack: StackSettings, notifier: NotifierProcess, receiver: Receiver
+) -> None:
+    p = project()
+    rule = subscribe(
+        notifier,
+        {
+            "project": p,
+            "phases": ["FAILED"],
+            "channels": [{"kind": "webhook", "target": f"{receiver.url}/kafka"}],
+        },
+    )
+    await publish(stack, notifier.topic, *(failure_event(p, f"a{i}") for i in range(20)))
+    wait_deliveries(notifier, 20, status="sent", rule=rule)
+    try:
+        # One kill: other sessions share this broker.
+        kill("kafka", signal.SIGKILL)
+        await wait_gone("kafka")
+    finally:
+        await restore()
+    await publish(stack, notifier.topic, *(failure_event(p, f"b{i}") for i in range(20)))
+    items = wait_deliveries(notifier, 40, status="sent", rule=rule, timeout=90)
+    assert len(items) == 40
+    keys = [r.headers["idempotency-key"] for r in receiver.requests]
+    assert sorted(keys) == sorted(d["id"] for d in items)  # each alert once
