@@ -358,7 +358,10 @@ def _outcome_messages(data: NotificationOutcome, status: DeliveryStatus) -> list
     event = CloudEvent.wrap(
         data, source=SOURCE, subject=f"urn:contrail:delivery:{data.delivery_id}"
     )
-    messages = [OutboxMessage(NOTIFICATIONS, data.delivery_id, event)]
+    # Keyed by the execution (docs/events.md), so one execution's outcomes stay in order;
+    # a digest's or a test's, by the delivery.
+    key = data.execution.key if data.execution else data.delivery_id
+    messages = [OutboxMessage(NOTIFICATIONS, key, event)]
     if status is DeliveryStatus.DEAD:
-        messages.append(OutboxMessage(dead_letter(NOTIFICATIONS), data.delivery_id, event))
+        messages.append(OutboxMessage(dead_letter(NOTIFICATIONS), key, event))
     return messages
