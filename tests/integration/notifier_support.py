@@ -63,7 +63,7 @@ class Receiver:
                     Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
                 self.send_response(receiver.status)
-                if self.path.startswith("/slack"):  # Slack's webhooks answer a bare "ok"
+                if self.path.startswith("/slack/"):  # Slack's webhooks answer a bare "ok"
                     self.send_header("Content-Type", "text/plain")
                     self.end_headers()
                     self.wfile.write(b"ok")

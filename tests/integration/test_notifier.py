@@ -46,6 +46,7 @@ from tests.mailpit import Mailpit
 pytestmark = pytest.mark.integration
 
 SECRET = "test-webhook-secret"
+BOT_TOKEN = "xoxb-1234-5678-abcdefghijkl"
 TASK, WORKFLOW = ResourceType.TASK, ResourceType.WORKFLOW
 SAY_HELLO = "workflows.example.say_hello"
 LENGTH = "workflows.example.greeting_length"
@@ -83,6 +84,8 @@ async def notifier(
         {
             "CONTRAIL_SLACK_WEBHOOK_BASE": f"{receiver.url}/slack/services",
             "CONTRAIL_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty/v2/enqueue",
+            "CONTRAIL_SLACK_API_URL": f"{receiver.url}/slack-api/{{}}",
+            "CONTRAIL_SLACK_BOT_TOKEN": BOT_TOKEN,
             "CONTRAIL_WEBHOOK_SECRET": SECRET,
             "CONTRAIL_NOTIFIER_MAX_ATTEMPTS": "3",
             "CONTRAIL_NOTIFIER_RETRY_FIRST_SECONDS": "0.2",
@@ -186,6 +189,7 @@ async def test_webhook_slack_and_pagerduty_requests_are_signed_and_keyed(
                 {"kind": "webhook", "target": f"{receiver.url}/hook?x=1"},
                 {"kind": "slack", "target": f"{receiver.url}/T000/B000/XXXX"},
                 {"kind": "pagerduty", "target": "routing-key-123"},
+                {"kind": "slack", "target": "#alerts"},
             ],
         },
     )
@@ -195,10 +199,10 @@ async def test_webhook_slack_and_pagerduty_requests_are_signed_and_keyed(
         failure_event(p, "other", labels={"team": "web"}),  # labels do not match
         failure_event(p, "e1", labels={"team": "data"}),
     )
-    items = wait_deliveries(notifier, 3, status="sent")
+    items = wait_deliveries(notifier, 4, status="sent")
     assert {d["execution"] for d in items} == {f"{p}/development/e1"}
     by_channel = {d["channel"]: d for d in items}
-    requests = eventually(lambda: list(receiver.requests), lambda r: len(r) >= 3, what="3 posts")
+    requests = eventually(lambda: list(receiver.requests), lambda r: len(r) >= 4, what="4 posts")
     by_path = {r.path.split("?")[0]: r for r in requests}
 
     hook = by_path["/hook"]
@@ -213,6 +217,11 @@ async def test_webhook_slack_and_pagerduty_requests_are_signed_and_keyed(
     slack = by_path["/slack/services/T000/B000/XXXX"]
     assert "ValueError: boom" in json.dumps(slack.json())
 
+    bot = by_path["/slack-api/chat.postMessage"]
+    assert bot.headers["authorization"] == f"Bearer {BOT_TOKEN}"
+    assert bot.json()["channel"] == "#alerts"
+    assert "ValueError: boom" in json.dumps(bot.json())
+
     pd = by_path["/pagerduty/v2/enqueue"].json()
     assert pd["routing_key"] == "routing-key-123"
     assert pd["event_action"] == "trigger"
@@ -224,7 +233,7 @@ async def test_webhook_slack_and_pagerduty_requests_are_signed_and_keyed(
         notifier.topic,
         failure_event(p, "e2", phase=ExecutionPhase.SUCCEEDED, labels={"team": "data"}),
     )
-    eventually(lambda: list(receiver.requests), lambda r: len(r) >= 6, what="the recovery posts")
+    eventually(lambda: list(receiver.requests), lambda r: len(r) >= 8, what="the recovery posts")
     resolves = [r.json() for r in receiver.requests if r.path.startswith("/pagerduty")]
     assert resolves[-1] == {
         "routing_key": "routing-key-123",
@@ -240,6 +249,7 @@ async def test_webhook_slack_and_pagerduty_requests_are_signed_and_keyed(
     assert "routing-key-123" not in logged
     assert "XXXX" not in logged
     assert SECRET not in logged
+    assert BOT_TOKEN not in logged
 
 
 async def test_a_receiver_that_always_refuses_makes_the_delivery_dead_on_the_dlq(
