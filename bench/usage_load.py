@@ -15,7 +15,8 @@ import argparse
 import asyncio
 import time
 
-from bench.usage_common import fresh_schema, synthetic
+from usage_common import fresh_schema, synthetic
+
 from services.metrics.adapters.unit_of_work import postgres_uow_factory
 from services.metrics.domain.records import AttemptRecord, ExecutionRecord, add_up
 from shared.db import create_pool
@@ -36,7 +37,8 @@ async def load(attempts: int, schema: str, batch: int) -> None:
         async with uow_factory() as uow:
             added = await uow.attempts.add(pending_attempts)
             ended = await uow.executions.save(pending_executions)
-            await uow.rollups.add(add_up([r.rollup() for r in [*added, *ended]]))
+            increments = [r.rollup() for r in added] + [r.rollup() for r in ended]
+            await uow.rollups.add(add_up(increments))
             await uow.commit()
 
     try:

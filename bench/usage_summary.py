@@ -4,7 +4,7 @@ Times ``summarize`` (the API's use case: one query over the roll-ups, sketches
 merged in PostgreSQL, cost per project and domain) grouped by workflow and
 day over the last 30 days, ``--runs`` times, and prints p50/p95/max.
 
-    .venv/bin/python -m bench.usage_summary --schema bench_usage --runs 20
+    .venv/bin/python bench/usage_summary.py --schema bench_usage --runs 20
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from services.metrics.bootstrap import bootstrap
 from services.metrics.adapters.unit_of_work import postgres_uow_factory
+from services.metrics.bootstrap import bootstrap
 from services.metrics.domain.query import SummaryQuery
 from services.metrics.service_layer.summaries import summarize
 from shared.db import create_pool
@@ -27,9 +27,7 @@ async def run(schema: str, runs: int, group_by: list[str], grain: str | None) ->
     stack = StackSettings()
     pool = await create_pool(stack, schema)
     svc = bootstrap(uow_factory=postgres_uow_factory(pool), settings=MetricsSettings())
-    query = SummaryQuery.parse(
-        now=datetime.now(UTC), since="31d", group_by=group_by, time=grain
-    )
+    query = SummaryQuery.parse(now=datetime.now(UTC), since="31d", group_by=group_by, time=grain)
     timings = []
     rows = 0
     try:

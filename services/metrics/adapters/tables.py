@@ -298,6 +298,7 @@ class PostgresRollups:
         """Sums and maxima in one grouped query; the ``sketches``' buckets added up in another.
 
         JIT compilation is off for these queries: it costs more than it saves here.
+        They run in the unit of work's transaction (``SET LOCAL``).
         """
         await self._conn.execute("SET LOCAL jit = off")
         where = _filters(query, "hour")
