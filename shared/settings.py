@@ -249,6 +249,12 @@ class NotifierSettings(ServiceSettings):
     """Hosts (globs) that webhook, Slack and Teams URLs may reach; others are refused (400)."""
     notifier_group: str = "contrail-notifier"
     """The notifier's consumer group on contrail.executions and contrail.registry."""
+    notifier_inbox_retention_hours: float = Field(
+        default=14 * 24,
+        gt=0,
+        description="How long consumed event ids and dedup keys are kept (longer than "
+        "contrail.executions' retention, so a replay is always recognised).",
+    )
     notifier_schema: str = "notifier"
     """The notifier's PostgreSQL schema (another for a second, separate notifier)."""
     notifier_executions_topic: str = "contrail.executions"

@@ -18,6 +18,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.notifier.adapters.unit_of_work import postgres_uow_factory
+from services.notifier.entrypoints.http import MIGRATIONS
+from shared.db import apply_migrations
+from shared.db.migrations import service_migrations
 from shared.events.topics import NOTIFICATIONS, dead_letter
 from shared.identifiers import Identifier, ResourceType
 from shared.literals import INT, STR
@@ -535,3 +539,32 @@ async def test_a_restarted_kafka_broker_loses_no_alert_and_sends_none_twice(
     assert len(items) == 40
     keys = [r.headers["idempotency-key"] for r in receiver.requests]
     assert sorted(keys) == sorted(str(d["id"]) for d in items)  # each alert once
+
+
+async def test_old_event_ids_and_dedup_keys_are_forgotten_and_recent_ones_kept(
+    stack: StackSettings, pool: asyncpg.Pool, test_schema: str
+) -> None:
+    conn = await asyncpg.connect(stack.pg_dsn)
+    try:
+        await apply_migrations(conn, test_schema, service_migrations(MIGRATIONS, "notifier"))
+    finally:
+        await conn.close()
+    uow = postgres_uow_factory(pool)
+    async with uow() as u:
+        assert await u.consumed.record(["old", "new"]) == {"old", "new"}
+        assert await u.alerted.claim(["old-key", "new-key"]) == {"old-key", "new-key"}
+        await u.commit()
+    await pool.execute(
+        "UPDATE consumed_events SET consumed_at = now() - interval '20 days' WHERE event_id = 'old'"
+    )
+    await pool.execute(
+        "UPDATE alerted SET alerted_at = now() - interval '20 days' WHERE key = 'old-key'"
+    )
+    async with uow() as u:
+        assert await u.consumed.forget(14 * 24) == 1
+        assert await u.alerted.forget(14 * 24) == 1
+        await u.commit()
+    async with uow() as u:
+        assert await u.consumed.record(["old", "new"]) == {"old"}
+        assert await u.alerted.claim(["old-key", "new-key"]) == {"old-key"}
+        await u.commit()

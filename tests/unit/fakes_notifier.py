@@ -80,6 +80,9 @@ class FakeInbox(_Repo):
         self.t.consumed |= new
         return new
 
+    async def forget(self, older_than_hours: float) -> int:
+        return 0
+
 
 class FakeStreaks(_Repo):
     async def lock(self, keys: Sequence[str]) -> dict[str, tuple[int, dict[str, str]]]:
@@ -97,6 +100,9 @@ class FakeAlerted(_Repo):
         new = set(keys) - self.t.alerted
         self.t.alerted |= new
         return new
+
+    async def forget(self, older_than_hours: float) -> int:
+        return 0
 
 
 def _row(t: Tables, d: NewDelivery, window: int | None = None) -> DeliveryRow:

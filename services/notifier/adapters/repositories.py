@@ -99,6 +99,14 @@ class PostgresInbox:
         )
         return {r["event_id"] for r in rows}
 
+    async def forget(self, older_than_hours: float) -> int:
+        done = await self._conn.execute(
+            "DELETE FROM consumed_events "
+            "WHERE consumed_at < now() - make_interval(secs => $1 * 3600)",
+            older_than_hours,
+        )
+        return int(done.split()[-1])
+
 
 class PostgresStreaks:
     def __init__(self, conn: Connection) -> None:
@@ -141,6 +149,13 @@ class PostgresAlerted:
             list(keys),
         )
         return {r["key"] for r in rows}
+
+    async def forget(self, older_than_hours: float) -> int:
+        done = await self._conn.execute(
+            "DELETE FROM alerted WHERE alerted_at < now() - make_interval(secs => $1 * 3600)",
+            older_than_hours,
+        )
+        return int(done.split()[-1])
 
 
 _DEL_COLUMNS = (

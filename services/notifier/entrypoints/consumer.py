@@ -120,6 +120,7 @@ def register_notifier(runtime: ServiceRuntime, svc: NotifierServices) -> None:
     loop = asyncio.get_running_loop()
     tasks = [loop.create_task(c.run(), name=f"notifier-consumer-{c.topic}") for c in consumers]
     tasks.append(loop.create_task(_send_loop(svc, wake), name="notifier-sender"))
+    tasks.append(loop.create_task(_forget_old(svc), name="notifier-forget"))
 
     async def stop() -> None:
         for task in tasks:
@@ -130,6 +131,17 @@ def register_notifier(runtime: ServiceRuntime, svc: NotifierServices) -> None:
         await svc.launch_plans.close()
 
     runtime.shutdown_hooks.append(stop)
+
+
+async def _forget_old(svc: NotifierServices) -> None:
+    """Hourly: forget event ids and dedup keys older than the retention."""
+    while True:
+        try:
+            await svc.notifier.forget_old(svc.settings.notifier_inbox_retention_hours)
+        except Exception as exc:
+            if not is_transient(exc):
+                log.exception("forgetting old event ids failed")
+        await asyncio.sleep(3600)
 
 
 async def _send_loop(svc: NotifierServices, wake: asyncio.Event) -> None:

@@ -336,6 +336,14 @@ class Notifier:
             data=data,
         )
 
+    async def forget_old(self, older_than_hours: float) -> int:
+        """Forget consumed event ids and dedup keys older than Kafka's replay could reach."""
+        async with self.uow() as uow:
+            forgotten = await uow.consumed.forget(older_than_hours)
+            forgotten += await uow.alerted.forget(older_than_hours)
+            await uow.commit()
+        return forgotten
+
     async def retry(self, delivery_id: str) -> DeliveryRow | None:
         async with self.uow() as uow:
             row = await uow.deliveries.retry(delivery_id)

@@ -86,6 +86,10 @@ class Inbox(Protocol):
         """Record the ids; return those not recorded before."""
         ...
 
+    async def forget(self, older_than_hours: float) -> int:
+        """Forget ids recorded that long ago (Kafka no longer replays them)."""
+        ...
+
 
 class Streaks(Protocol):
     async def lock(self, keys: Sequence[str]) -> dict[str, tuple[int, dict[str, str]]]:
@@ -99,6 +103,8 @@ class Alerted(Protocol):
     async def claim(self, keys: Sequence[str]) -> set[str]:
         """Record the dedup keys; return those not recorded before."""
         ...
+
+    async def forget(self, older_than_hours: float) -> int: ...
 
 
 class Deliveries(Protocol):
