@@ -568,3 +568,42 @@ async def test_old_event_ids_and_dedup_keys_are_forgotten_and_recent_ones_kept(
         assert await u.consumed.record(["old", "new"]) == {"old"}
         assert await u.alerted.claim(["old-key", "new-key"]) == {"old-key"}
         await u.commit()
+
+
+def test_subscriptions_are_listed_a_page_at_a_time_and_replaced(notifier: NotifierProcess) -> None:
+    hook = {"kind": "email", "target": "pages@example.com"}
+    ids = [
+        subscribe(notifier, {"name": f"s{i}", "phases": ["FAILED"], "channels": [hook]})
+        for i in range(3)
+    ]
+    with notifier.api() as api:
+        seen: list[str] = []
+        token = None
+        while True:
+            params = {"limit": "1", **({"token": token} if token else {})}
+            page = api.get("/api/v1/subscriptions", params=params).json()
+            seen += [s["id"] for s in page["items"]]
+            token = page["next_token"]
+            if token is None:
+                break
+        assert seen == list(reversed(ids))  # newest first
+        bad = api.get("/api/v1/subscriptions", params={"token": "nope"})
+        assert bad.status_code == 400
+        assert bad.json()["error"]["details"][0]["field"] == "token"
+        replaced = api.put(
+            f"/api/v1/subscriptions/{ids[0]}",
+            json={"name": "renamed", "phases": ["TIMED_OUT"], "channels": [hook]},
+        )
+        assert replaced.status_code == 200, replaced.text
+        got = api.get(f"/api/v1/subscriptions/{ids[0]}").json()
+        assert (got["spec"]["name"], got["spec"]["phases"]) == ("renamed", ["TIMED_OUT"])
+        assert api.get("/api/v1/deliveries/00000000-0000-0000-0000-000000000000").status_code == 404
+        openapi = api.get("/openapi.json").json()["paths"]
+        assert {
+            "/api/v1/subscriptions",
+            "/api/v1/subscriptions/{subscription_id}",
+            "/api/v1/subscriptions/{subscription_id}/test",
+            "/api/v1/deliveries",
+            "/api/v1/deliveries/{delivery_id}",
+            "/api/v1/deliveries/{delivery_id}/retry",
+        } <= set(openapi)
