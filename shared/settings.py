@@ -272,6 +272,9 @@ class NotifierSettings(ServiceSettings):
         default=0.5, gt=0, description="How often an idle sender looks for due deliveries."
     )
     notifier_send_batch: int = Field(default=50, ge=1, description="Deliveries claimed per round.")
+    notifier_send_concurrency: int = Field(
+        default=8, ge=1, description="Sends at once (one incident's deliveries stay in order)."
+    )
     notifier_send_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long one send may take."
     )

@@ -59,5 +59,6 @@ def bootstrap(
             cap=max(settings.notifier_retry_cap_seconds, settings.notifier_retry_first_seconds),
         ),
         lease_seconds=settings.notifier_lease_seconds,
+        concurrency=settings.notifier_send_concurrency,
     )
     return NotifierServices(settings, uow_factory, notifier, launch_plans, channels)

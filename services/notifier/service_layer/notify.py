@@ -10,6 +10,7 @@ nothing. Sending happens afterwards, from the delivery rows (``send_due``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import random as _random
@@ -108,6 +109,7 @@ class Notifier:
         max_attempts: int,
         backoff: Backoff,
         lease_seconds: float = 60.0,
+        concurrency: int = 8,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         random: Callable[[], float] = _random.random,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
@@ -119,6 +121,7 @@ class Notifier:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.lease_seconds = lease_seconds
+        self.concurrency = concurrency
         self.clock = clock
         self.random = random
         self.new_id = new_id
@@ -237,8 +240,19 @@ class Notifier:
         async with self.uow() as uow:
             rows = await uow.deliveries.claim(limit, self.lease_seconds)
             await uow.commit()
+        # Deliveries of one incident (PagerDuty's trigger, then its resolve) go in order;
+        # the others at once, up to ``concurrency`` sends at a time.
+        groups: dict[str, list[DeliveryRow]] = {}
         for row in rows:
-            await self.send_one(row)
+            groups.setdefault(f"{row.channel}|{row.target}|{row.dedup_key}", []).append(row)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def send_group(group: list[DeliveryRow]) -> None:
+            async with gate:
+                for row in group:
+                    await self.send_one(row)
+
+        await asyncio.gather(*(send_group(g) for g in groups.values()))
         return len(rows)
 
     async def send_one(self, row: DeliveryRow) -> DeliveryStatus:
