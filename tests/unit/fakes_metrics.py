@@ -14,6 +14,7 @@ from services.metrics.domain.records import (
     Rollup,
     RollupKey,
 )
+from services.metrics.domain.sketch import Sketch
 from services.metrics.service_layer.unit_of_work import Freshness, MetricsUnitOfWork, RollupGroup
 from tests.unit.fakes import FakeState, FakeUnitOfWork
 
@@ -113,6 +114,25 @@ class FakeRollups:
                 groups[ident] = RollupGroup(values, project, domain, Rollup())
             groups[ident].rollup.merge(rollup)
         return list(groups.values())
+
+    async def sketches(
+        self,
+        query: SummaryQuery,
+        groups: Sequence[dict[str, Any]] | None,
+        names: Sequence[str],
+    ) -> dict[tuple[Any, ...], dict[str, Sketch]]:
+        keys = [*query.group_by, *(["time"] if query.grain else [])]
+        everything = groups is None
+        wanted = {tuple(g[k] for k in keys) for g in groups or []}
+        found: dict[tuple[Any, ...], dict[str, Sketch]] = {}
+        for key, rollup in self.state.rollups.items():
+            ident = tuple(getattr(key, name) for name in query.group_by)
+            if everything or ident in wanted:
+                for name in names:
+                    found.setdefault(ident, {}).setdefault(name, Sketch()).merge(
+                        getattr(rollup, name)
+                    )
+        return found
 
 
 class FakeProgress:

@@ -270,6 +270,13 @@ def _floor_hour(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
+async def _analytic(conn: Connection) -> None:
+    """For a summary's reads, in its transaction: no JIT (it costs more than it saves here),
+    and the memory to group hundreds of thousands of roll-up rows by hashing, not on disk."""
+    await conn.execute("SET LOCAL jit = off")
+    await conn.execute("SET LOCAL work_mem = '64MB'")
+
+
 class PostgresRollups:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -297,10 +304,9 @@ class PostgresRollups:
     ) -> list[RollupGroup]:
         """Sums and maxima in one grouped query; the ``sketches``' buckets added up in another.
 
-        JIT compilation is off for these queries: it costs more than it saves here.
-        They run in the unit of work's transaction (``SET LOCAL``).
+        Settings for such reads are set in the unit of work's transaction (``_analytic``).
         """
-        await self._conn.execute("SET LOCAL jit = off")
+        await _analytic(self._conn)
         where = _filters(query, "hour")
         dimensions = list(dict.fromkeys([*query.group_by, *extra]))
         selected = list(dimensions)
@@ -311,13 +317,17 @@ class PostgresRollups:
         columns = ", ".join([*selected, _READ_MEASURES])
         sql = f"SELECT {columns} FROM rollups {where.sql}" + (f" GROUP BY {group}" if group else "")
         rows = await self._conn.fetch(sql, *where.args)
-        buckets = await self._conn.fetch(
-            f"SELECT {', '.join([*selected, 's.name', 'b.key', 'sum(b.value::bigint) AS n'])} "
-            f"FROM rollups CROSS JOIN LATERAL (VALUES {_sketch_values(sketches)}) "
-            "AS s(name, sketch) "
-            f"CROSS JOIN LATERAL jsonb_each_text(s.sketch) AS b {where.sql} "
-            f"GROUP BY {', '.join([*keys, 's.name', 'b.key'])}",
-            *where.args,
+        buckets = (
+            []
+            if not sketches
+            else await self._conn.fetch(
+                f"SELECT {', '.join([*selected, 's.name', 'b.key', 'sum(b.value::bigint) AS n'])} "
+                f"FROM rollups CROSS JOIN LATERAL (VALUES {_sketch_values(sketches)}) "
+                "AS s(name, sketch) "
+                f"CROSS JOIN LATERAL jsonb_each_text(s.sketch) AS b {where.sql} "
+                f"GROUP BY {', '.join([*keys, 's.name', 'b.key'])}",
+                *where.args,
+            )
         )
         groups: dict[tuple[Any, ...], RollupGroup] = {}
         for row in rows:
@@ -333,6 +343,57 @@ class PostgresRollups:
             if group_of is not None:
                 getattr(group_of.rollup, bucket["name"]).add_count(bucket["key"], bucket["n"])
         return list(groups.values())
+
+    async def sketches(
+        self,
+        query: SummaryQuery,
+        groups: Sequence[dict[str, Any]] | None,
+        names: Sequence[str],
+    ) -> dict[tuple[Any, ...], dict[str, Sketch]]:
+        """The named sketches of only these groups (values of the query's dimensions and
+        time; None: all of them)."""
+        if groups == [] or not names:
+            return {}
+        await _analytic(self._conn)
+        where = _filters(query, "hour")
+        time = f"date_trunc('{query.grain}', hour, 'UTC')" if query.grain else None
+        keys = [*query.group_by, *(["time"] if query.grain else [])]
+        selected = [*query.group_by, *([f"{time} AS time"] if time else [])]
+        join = ""
+        if keys and groups is not None:
+            columns = ", ".join(
+                [f"k_{name} text" for name in query.group_by]
+                + (["k_time timestamptz"] if time else [])
+            )
+            matches = " AND ".join(
+                [f"rollups.{name} = k.k_{name}" for name in query.group_by]
+                + ([f"{time} = k.k_time"] if time else [])
+            )
+            wanted = [
+                {
+                    **{f"k_{n}": g[n] for n in query.group_by},
+                    **({"k_time": g["time"]} if time else {}),
+                }
+                for g in groups
+            ]
+            join = (
+                f"JOIN jsonb_to_recordset({where.param(_json(wanted))}::jsonb) "
+                f"AS k({columns}) ON {matches}"
+            )
+        group_by = ", ".join([*keys, "s.name", "b.key"])
+        rows = await self._conn.fetch(
+            f"SELECT {', '.join([*selected, 's.name', 'b.key', 'sum(b.value::bigint) AS n'])} "
+            f"FROM rollups {join} "
+            f"CROSS JOIN LATERAL (VALUES {_sketch_values(names)}) AS s(name, sketch) "
+            f"CROSS JOIN LATERAL jsonb_each_text(s.sketch) AS b {where.sql} "
+            f"GROUP BY {group_by}",
+            *where.args,
+        )
+        found: dict[tuple[Any, ...], dict[str, Sketch]] = {}
+        for row in rows:
+            sketches = found.setdefault(tuple(row[name] for name in keys), {})
+            sketches.setdefault(row["name"], Sketch()).add_count(row["key"], row["n"])
+        return found
 
 
 def _sort_key(key: RollupKey) -> tuple[Any, ...]:

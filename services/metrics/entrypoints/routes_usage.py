@@ -7,6 +7,7 @@ one use case and renders. Summaries are paginated with the one page token of
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -204,15 +205,12 @@ def _query(
     )
 
 
-def _page(
-    query: SummaryQuery, summary: summaries.Summary, page_size: int, token: str | None
-) -> SummaryPage:
-    offset = decode_token(token) or 0
-    rows = summary.rows[offset : offset + page_size]
-    more = offset + page_size < len(summary.rows)
+def _page(query: SummaryQuery, summary: summaries.Summary, offset: int) -> SummaryPage:
+    """The page of ``summary`` that starts at row ``offset``."""
+    more = offset + len(summary.rows) < summary.total
     return SummaryPage(
-        items=[SummaryRow.model_validate(row) for row in rows],
-        next_token=encode_token(offset + page_size) if more else None,
+        items=[SummaryRow.model_validate(row) for row in summary.rows],
+        next_token=encode_token(offset + len(summary.rows)) if more else None,
         since=query.since,
         until=query.until,
         group_by=list(query.group_by),
@@ -241,8 +239,9 @@ async def summary(
     token: str | None = None,
 ) -> SummaryPage:
     query = _query(since, until, group_by, time, project, domain, labels)
-    result = await summaries.summarize(svc.uow_factory, svc.prices, query)
-    return _page(query, result, page_size, token)
+    offset = decode_token(token) or 0
+    result = await summaries.summarize(svc.uow_factory, svc.prices, query, offset, page_size)
+    return _page(query, result, offset)
 
 
 @router.get(
@@ -266,7 +265,7 @@ async def top(
 ) -> SummaryPage:
     query = _query(since, until, group_by, None, project, domain, labels)
     result = await summaries.top(svc.uow_factory, svc.prices, query, by, n)
-    return _page(query, result, n, None)
+    return _page(query, replace(result, total=len(result.rows)), 0)
 
 
 @router.get(

@@ -22,40 +22,87 @@ RIGHTSIZING_SKETCHES = ("peak_memory", "cpu_cores")
 
 @dataclass(frozen=True)
 class Summary:
+    """One page of rows (all when no limit), of ``total`` groups."""
+
     rows: list[dict[str, Any]]
     freshness: Freshness
     prices: dict[str, object]
+    total: int
 
 
-def _merge(groups: Sequence[Any], query: SummaryQuery, prices: PriceTable) -> list[dict[str, Any]]:
-    merged: dict[tuple[Any, ...], tuple[dict[str, Any], Rollup, list[float]]] = {}
+@dataclass
+class _Group:
+    values: dict[str, Any]
+    rollup: Rollup
+    cost: float = 0.0
+
+    def key(self, query: SummaryQuery) -> tuple[Any, ...]:
+        return group_key(self.values, query)
+
+    def row(self) -> dict[str, Any]:
+        return {**self.values, **measures(self.rollup, self.cost)}
+
+
+def group_key(values: dict[str, Any], query: SummaryQuery) -> tuple[Any, ...]:
+    """A group's identity: its values of the query's dimensions, then its time."""
+    return tuple(values[name] for name in (*query.group_by, *(["time"] if query.grain else [])))
+
+
+def _merge(groups: Sequence[Any], query: SummaryQuery, prices: PriceTable) -> list[_Group]:
+    """The groups over every project and domain (prices are per project and domain)."""
+    merged: dict[tuple[Any, ...], _Group] = {}
     for group in groups:
-        key = tuple(group.values.items())
+        key = group_key(group.values, query)
         if key not in merged:
-            merged[key] = (group.values, Rollup(), [0.0])
-        _, rollup, cost = merged[key]
-        rollup.merge(group.rollup)
-        cost[0] += prices.cost(group.project, group.domain, group.rollup)
-    return [{**values, **measures(rollup, cost[0])} for values, rollup, cost in merged.values()]
+            merged[key] = _Group(group.values, Rollup())
+        merged[key].rollup.merge(group.rollup)
+        merged[key].cost += prices.cost(group.project, group.domain, group.rollup)
+    return list(merged.values())
 
 
-def _order(row: dict[str, Any], query: SummaryQuery) -> tuple[Any, ...]:
-    head = (row["time"],) if query.grain else ()
-    return (*head, *(str(row[name]) for name in query.group_by))
+def _order(group: _Group, query: SummaryQuery) -> tuple[Any, ...]:
+    head = (group.values["time"],) if query.grain else ()
+    return (*head, *(str(group.values[name]) for name in query.group_by))
+
+
+async def _answer(
+    uow_factory: MetricsUoWFactory,
+    prices: PriceTable,
+    query: SummaryQuery,
+    pick: Any,
+) -> Summary:
+    """Sums of every group; then the duration sketches of the groups ``pick`` keeps only."""
+    # One read-only transaction: every read sees the same state.
+    async with uow_factory() as uow:
+        freshness = await uow.progress.read()
+        groups = _merge(
+            await uow.rollups.read(query, extra=("project", "domain"), sketches=()),
+            query,
+            prices,
+        )
+        chosen: list[_Group] = pick(groups)
+        wanted = None if len(chosen) == len(groups) else [g.values for g in chosen]
+        sketches = await uow.rollups.sketches(query, wanted, SUMMARY_SKETCHES)
+    for group in chosen:
+        for name, sketch in sketches.get(group.key(query), {}).items():
+            setattr(group.rollup, name, sketch)
+    return Summary([g.row() for g in chosen], freshness, prices.describe(), len(groups))
 
 
 async def summarize(
-    uow_factory: MetricsUoWFactory, prices: PriceTable, query: SummaryQuery
+    uow_factory: MetricsUoWFactory,
+    prices: PriceTable,
+    query: SummaryQuery,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> Summary:
-    """Every measure per group of ``query``, in time then group order."""
-    # One read-only transaction: both reads see the same state.
-    async with uow_factory() as uow:
-        freshness = await uow.progress.read()
-        groups = await uow.rollups.read(
-            query, extra=("project", "domain"), sketches=SUMMARY_SKETCHES
-        )
-    rows = sorted(_merge(groups, query, prices), key=lambda row: _order(row, query))
-    return Summary(rows, freshness, prices.describe())
+    """Every measure per group of ``query``, in time then group order: rows from ``offset``."""
+
+    def page(groups: list[_Group]) -> list[_Group]:
+        ordered = sorted(groups, key=lambda g: _order(g, query))
+        return ordered[offset : None if limit is None else offset + limit]
+
+    return await _answer(uow_factory, prices, query, page)
 
 
 async def top(
@@ -71,15 +118,17 @@ async def top(
             f"by: unknown measure {by!r}",
             [{"field": "by", "message": f"one of {', '.join(TOP_MEASURES)}"}],
         )
-    summary = await summarize(uow_factory, prices, query)
-    measure = "failed" if by == "failures" else by
+    measure = by
     if by == "failures":
         # A workflow's failures are failed executions; a task's, failed attempts.
         measure = "attempts_failed" if "task" in query.group_by else "failed"
-    ranked = sorted(summary.rows, key=lambda row: -(row.get(measure) or 0))
-    return Summary(
-        [row for row in ranked if row.get(measure)][:n], summary.freshness, summary.prices
-    )
+
+    def ranked(groups: list[_Group]) -> list[_Group]:
+        scored = [(g.row().get(measure) or 0, g) for g in groups]
+        best = sorted((pair for pair in scored if pair[0]), key=lambda pair: -pair[0])
+        return [g for _, g in best[:n]]
+
+    return await _answer(uow_factory, prices, query, ranked)
 
 
 async def rightsizing(

@@ -20,6 +20,7 @@ from services.metrics.domain.records import (
     Rollup,
     RollupKey,
 )
+from services.metrics.domain.sketch import Sketch
 from shared.db.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
@@ -79,6 +80,15 @@ class Rollups(Protocol):
     ) -> list[RollupGroup]:
         """The roll-ups in the query's range, merged by its groups (plus ``extra``
         dimensions), with only the ``sketches`` named (the others empty)."""
+
+    async def sketches(
+        self,
+        query: SummaryQuery,
+        groups: Sequence[dict[str, Any]] | None,
+        names: Sequence[str],
+    ) -> dict[tuple[Any, ...], dict[str, Sketch]]:
+        """The named sketches of these groups only (each its dimensions' values and time;
+        None: every group), keyed by those values in the order of ``group_by`` then time."""
 
 
 class Progress(Protocol):
