@@ -39,18 +39,10 @@ class NewDelivery:
 
 
 @dataclass(frozen=True)
-class DeliveryRow:
+class DeliveryRow(NewDelivery):
+    """A stored delivery: what was matched, and where its sending stands."""
+
     id: int
-    delivery_id: str
-    rule_id: str
-    channel: str
-    target: str
-    execution: str | None
-    phase: str | None
-    alert: str
-    dedup_key: str
-    template: str | None
-    subject: dict[str, Any] | None
     digest_window: int | None
     status: str
     attempts: int
