@@ -88,13 +88,22 @@ def _cell(value: Any, kind: str) -> str:
         return "-"
     if kind == "int":
         return str(value)
-    if kind == "hours":
-        return f"{value:.4g}"
+    if kind in ("hours", "money"):
+        return _decimal(float(value), cents=kind == "money")
     if kind == "seconds":
         return f"{value:.2f}s"
-    if kind == "money":
-        return f"{value:.4g}"
     return str(value)
+
+
+def _decimal(value: float, *, cents: bool = False) -> str:
+    """A plain decimal (never ``4.8e-05``): small amounts keep six places, large ones fewer."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.2f}" if cents else f"{value:,.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}" if cents else f"{value:.3f}"
+    return f"{value:.6f}"
 
 
 def _flat(row: Mapping[str, Any]) -> dict[str, Any]:

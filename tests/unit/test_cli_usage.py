@@ -41,3 +41,16 @@ def test_json_keeps_nested_values(tmp_path: Path) -> None:
     target = tmp_path / "usage.json"
     write_rows(ROWS, UsageOutput.JSON, target)
     assert json.loads(target.read_text()) == ROWS
+
+
+def test_table_cells_are_plain_decimals_never_scientific() -> None:
+    from contrail.cli.usage import _cell
+
+    assert _cell(4.803e-05, "hours") == "0.000048"
+    assert _cell(0, "hours") == "0"
+    assert _cell(2.5, "hours") == "2.500"
+    assert _cell(12345.678, "hours") == "12,345.7"
+    assert _cell(5.017e-06, "money") == "0.000005"
+    assert _cell(3.14159, "money") == "3.14"
+    assert _cell(1234.5, "money") == "1,234.50"
+    assert _cell(None, "money") == "-"
