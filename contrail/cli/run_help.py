@@ -37,7 +37,8 @@ def _default_text(slot: InputSlot) -> str:
     if not slot.has_default:
         return "(required)"
     value: Any = slot.default_literal if slot.default_literal is not None else slot.default
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    # JSON, as the value is typed on the command line: "union" (a str), not union (a type?).
+    text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -454,6 +454,8 @@ def test_run_entity_help_lists_its_inputs_with_types_and_defaults(run: Run) -> N
         r"--order\s+│ workflows\.records\.Order\s+│ \{\"item\": \"widget\"", shown.stdout
     )
     assert re.search(r"o0\s+│ workflows\.records\.Invoice", shown.stdout)
+    defaulted = run("run", EXAMPLES / "example.py", "wf", "--help")
+    assert re.search(r'--name\s+│ str\s+│ "union"', defaulted.stdout), defaulted.stdout
     required = run("run", EXAMPLES / "example.py", "say_hello", "--help")
     assert re.search(r"--name\s+│ str\s+│ \(required\)", required.stdout), required.stdout
     unknown = _error(run("run", EXAMPLES / "example.py", "nope"))
