@@ -2,8 +2,10 @@
 
 Each test starts ``python -m services.notifier`` as a separate process, with
 its own schema, consumer group and execution topic, and every vendor endpoint
-(Slack, PagerDuty) aimed at a receiver on 127.0.0.1, so it sees only the
-events the test publishes, and can be killed with SIGKILL.
+(Slack, PagerDuty, Teams) aimed at a receiver on 127.0.0.1, so it sees only the
+events the test publishes, and can be killed with SIGKILL. Teams is posted to
+over https only: its receiver serves TLS with a self-signed certificate made
+by the test, which the notifier trusts through ``REQUESTS_CA_BUNDLE``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -37,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Request:
+    method: str
     path: str
     headers: dict[str, str]
     body: bytes
@@ -45,12 +49,37 @@ class Request:
         return json.loads(self.body)
 
 
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
+
+    cert: Path
+    key: Path
+
+
+def self_signed_certificate(directory: Path) -> Certificate:
+    """A new key and a certificate for IP 127.0.0.1, valid for a day, made by ``openssl``."""
+    cert, key = directory / "receiver-cert.pem", directory / "receiver-key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return Certificate(cert, key)
+
+
 @dataclass
 class Receiver:
-    """An HTTP server on 127.0.0.1 that records every request and answers ``status``."""
+    """An HTTP server on 127.0.0.1 that records every request and answers ``status``;
+    HTTPS when given a ``certificate``."""
 
     status: int = 200
     requests: list[Request] = field(default_factory=list)
+    certificate: Certificate | None = None
 
     def __post_init__(self) -> None:
         receiver = self
@@ -59,9 +88,8 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                receiver.requests.append(
-                    Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.requests.append(Request(self.command, self.path, headers, body))
                 self.send_response(receiver.status)
                 if self.path.startswith("/slack/"):  # Slack's webhooks answer a bare "ok"
                     self.send_header("Content-Type", "text/plain")
@@ -76,12 +104,22 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.certificate.cert, self.certificate.key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http" if self.certificate is None else "https"
+        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``."""
+        return f"127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
         self.server.shutdown()

@@ -2,7 +2,9 @@
 at a real HTTP receiver, each recorded once, retried, dead-lettered, and shown by the API.
 
 Each test runs a notifier process of its own (its schema, group and topic), aimed at
-Mailpit and at a receiver on 127.0.0.1 (tests/integration/notifier_support.py).
+Mailpit, at a receiver on 127.0.0.1 and, for Teams (https only), at an HTTPS receiver
+with a self-signed certificate that the notifier trusts
+(tests/integration/notifier_support.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import asyncpg
 import pytest
@@ -36,6 +39,7 @@ from tests.integration.notifier_support import (
     deliveries,
     failure_event,
     publish,
+    self_signed_certificate,
 )
 from tests.integration.registry_support import (
     greeting_workflow,
@@ -64,6 +68,14 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
+def teams_receiver(tmp_path: Path) -> Iterator[Receiver]:
+    """An HTTPS receiver: apprise posts to Teams over https only."""
+    r = Receiver(certificate=self_signed_certificate(tmp_path))
+    yield r
+    r.close()
+
+
+@pytest.fixture
 def inbox(stack: StackSettings) -> Iterator[Mailpit]:
     with Mailpit(stack.mailpit_url) as inbox:
         yield inbox
@@ -80,9 +92,11 @@ async def notifier(
     stack: StackSettings,
     topic: str,
     receiver: Receiver,
+    teams_receiver: Receiver,
     tmp_path: Path,
     notifier_env: dict[str, str],
 ) -> AsyncIterator[NotifierProcess]:
+    assert teams_receiver.certificate is not None
     process = NotifierProcess(
         topic,
         {
@@ -90,6 +104,9 @@ async def notifier(
             "CONTRAIL_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty/v2/enqueue",
             "CONTRAIL_SLACK_API_URL": f"{receiver.url}/slack-api/{{}}",
             "CONTRAIL_SLACK_BOT_TOKEN": BOT_TOKEN,
+            "CONTRAIL_TEAMS_HOST": teams_receiver.host,
+            # apprise's requests trusts the receiver's self-signed certificate (its own CA).
+            "REQUESTS_CA_BUNDLE": str(teams_receiver.certificate.cert),
             "CONTRAIL_WEBHOOK_SECRET": SECRET,
             "CONTRAIL_NOTIFIER_MAX_ATTEMPTS": "3",
             "CONTRAIL_NOTIFIER_RETRY_FIRST_SECONDS": "0.2",
@@ -254,6 +271,79 @@ async def test_webhook_slack_and_pagerduty_requests_are_signed_and_keyed(
     assert "XXXX" not in logged
     assert SECRET not in logged
     assert BOT_TOKEN not in logged
+
+
+TEAMS_WORKFLOW = "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5d"
+TEAMS_SIG = "KODuebWbDGYFr0z0eu-6Rj8aUKz7108W3wrNJZxFE5A"
+CONSOLE = "https://contrail.example"
+
+
+@pytest.mark.parametrize("notifier_env", [{"CONTRAIL_CONSOLE_URL": CONSOLE}])
+async def test_a_teams_alert_is_an_adaptive_card_posted_over_https(
+    stack: StackSettings, notifier: NotifierProcess, teams_receiver: Receiver
+) -> None:
+    p = project()
+    # A Teams (Workflows) webhook URL as Teams gives it; CONTRAIL_TEAMS_HOST sends it to
+    # the test's HTTPS receiver instead, whose certificate the notifier trusts.
+    target = (
+        f"https://prod-00.westus.logic.azure.com:443/workflows/{TEAMS_WORKFLOW}"
+        "/triggers/manual/paths/invoke?api-version=2016-06-01"
+        f"&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={TEAMS_SIG}"
+    )
+    rule = subscribe(
+        notifier,
+        {"project": p, "phases": ["FAILED"], "channels": [{"kind": "teams", "target": target}]},
+    )
+    await publish(stack, notifier.topic, failure_event(p, "e1"))
+    [delivery] = wait_deliveries(notifier, 1, status="sent", rule=rule)
+    assert delivery["channel"] == "teams"
+    [request] = eventually(
+        lambda: list(teams_receiver.requests), lambda r: len(r) >= 1, what="the Teams post"
+    )
+    assert request.method == "POST"
+    path, _, query = request.path.partition("?")
+    assert path == f"/workflows/{TEAMS_WORKFLOW}/triggers/manual/paths/invoke"
+    assert dict(parse_qsl(query)) == {
+        "api-version": "2016-06-01",
+        "sp": "/triggers/manual/run",
+        "sv": "1.0",
+        "sig": TEAMS_SIG,
+    }
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["host"] == teams_receiver.host
+    body = request.json()
+    assert body["type"] == "message"
+    [attachment] = body["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard"
+    assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    # apprise's failure icon, then the title and the body (the default Teams template).
+    assert [(b["type"], b.get("id")) for b in card["body"]] == [
+        ("Image", None),
+        ("TextBlock", "title"),
+        ("TextBlock", "body"),
+    ]
+    blocks = {block.get("id"): block for block in card["body"]}
+    assert blocks[None]["altText"] == "failure"
+    assert blocks["title"]["text"] == f"[contrail] FAILED: {p}/development/e1"
+    assert blocks["body"]["text"] == (
+        f"Execution e1 ({p}/development) is FAILED.\n"
+        "Workflow: wf.etl @ v1\n"
+        "Launch plan: -\n"
+        "Duration: 4.2 s\n"
+        "Error: USER UserError: ValueError: boom\n"
+        "Traceback (tail):\n"
+        '  File "wf.py", line 3, in t\n'
+        "ValueError: boom\n"
+        f"Open: {CONSOLE}/console/projects/{p}/domains/development/executions/e1\n"
+        f"Or run: contrail get execution e1 -p {p} -d development"
+    )
+    # The webhook's signature is a secret: not in the API's answers, nor in the log.
+    with notifier.api() as api:
+        assert TEAMS_SIG not in api.get(f"/api/v1/subscriptions/{rule}").text
+        assert TEAMS_SIG not in api.get("/api/v1/deliveries", params={"rule": rule}).text
+    assert TEAMS_SIG not in notifier.log.read_text()
 
 
 async def test_a_receiver_that_always_refuses_makes_the_delivery_dead_on_the_dlq(
