@@ -42,6 +42,7 @@ from contrail.errors import ServerUnavailable as ServerUnavailable
 from contrail.errors import TooLarge as TooLarge
 from shared.identifiers import DEFAULT_DOMAINS, Identifier, ResourceType
 from shared.phases import ExecutionPhase
+from shared.routes import console_url
 from shared.specs import LaunchPlanSpec, TaskSpec, WorkflowSpec
 
 if TYPE_CHECKING:
@@ -804,10 +805,7 @@ class Remote:
         self, name: str, *, project: str | None = None, domain: str | None = None
     ) -> str:
         """The console page of an execution."""
-        return (
-            f"{self.endpoint}/console/projects/{project or self.project}"
-            f"/domains/{domain or self.domain}/executions/{name}"
-        )
+        return console_url(self.endpoint, project or self.project, domain or self.domain, name)
 
     def _execution_path(self, name: str, project: str | None, domain: str | None) -> str:
         return f"/executions/{project or self.project}/{domain or self.domain}/{name}"

@@ -37,3 +37,8 @@ SERVICE_ROUTES: dict[str, tuple[str, ...]] = {
 def service_prefix(service: str) -> str:
     """The gateway path under which a service's own endpoints answer."""
     return f"{API_PREFIX}/{service}/"
+
+
+def console_url(base: str, project: str, domain: str, name: str) -> str:
+    """The console page of an execution (served by the launcher; printed by launches and alerts)."""
+    return f"{base.rstrip('/')}/console/projects/{project}/domains/{domain}/executions/{name}"

@@ -31,6 +31,7 @@ from services.launcher.service_layer.launch import EntityChoice, LaunchRequest, 
 from shared.events.catalogue import ExecutionError
 from shared.identifiers import Identifier
 from shared.phases import ExecutionPhase
+from shared.routes import console_url
 from shared.service.errors import error_responses
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
@@ -54,8 +55,7 @@ Services = Annotated[LauncherServices, Depends(services)]
 
 
 def execution_url(svc: LauncherServices, project: str, domain: str, name: str) -> str:
-    base = svc.settings.console_base_url.rstrip("/")
-    return f"{base}/console/projects/{project}/domains/{domain}/executions/{name}"
+    return console_url(svc.settings.console_base_url, project, domain, name)
 
 
 def _execution(svc: LauncherServices, row: queries.ExecutionRow) -> Execution:

@@ -59,6 +59,7 @@ from shared.events.topics import NOTIFICATIONS, dead_letter
 from shared.identifiers import ExecutionIdentifier, Identifier, ResourceType
 from shared.outbox.writer import OutboxMessage
 from shared.retry import Backoff
+from shared.routes import console_url
 from shared.specs import ChannelKind
 
 log = logging.getLogger(__name__)
@@ -325,7 +326,7 @@ class Notifier:
             context = {
                 "subject": subject,
                 "alert": row.alert,
-                "link": f"{self.console_base_url}/console/projects/{p}/domains/{d}/executions/{n}",
+                "link": console_url(self.console_base_url, str(p), str(d), str(n)),
                 "command": f"contrail get execution {n} -p {p} -d {d}",
                 "items": [subject],
                 "rule_id": row.rule_id,
