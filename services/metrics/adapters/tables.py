@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from services.metrics.domain.levels import LEVELS, Level, Part, coarsen, plan
 from services.metrics.domain.query import SummaryQuery
 from services.metrics.domain.records import (
     AttemptRecord,
@@ -210,10 +211,7 @@ class PostgresCacheHits:
         return _firsts(hits, inserted, lambda h: (h.execution_key, h.node_id))
 
 
-_KEY_COLUMNS = (
-    "hour timestamptz, project text, domain text, workflow text, launch_plan text, task text, "
-    "phase text, worker text, labels jsonb"
-)
+_KEY_TYPES = {"hour": "timestamptz", "labels": "jsonb"}
 _SUM_TYPES = {
     name: ("bigint" if isinstance(getattr(Rollup(), name), int) else "double precision")
     for name in Rollup.SUMS
@@ -225,19 +223,31 @@ _MAX_TYPES = {
 }
 
 
-def _rollup_columns() -> str:
+def _rollup_columns(level: Level) -> str:
+    keys = [f"{name} {_KEY_TYPES.get(name, 'text')}" for name in level.key_columns]
     measures = [f"{name} {kind}" for name, kind in {**_SUM_TYPES, **_MAX_TYPES}.items()]
     sketches = [f"{name} jsonb" for name in Rollup.SKETCHES]
-    return ", ".join([_KEY_COLUMNS, *measures, *sketches])
+    return ", ".join([*keys, *measures, *sketches])
 
 
-_ROLLUP_COLUMNS = _rollup_columns()
-_ROLLUP_NAMES = ", ".join(column.split()[0] for column in _ROLLUP_COLUMNS.split(", "))
-_ROLLUP_UPDATES = ", ".join(
-    [f"{name} = rollups.{name} + EXCLUDED.{name}" for name in Rollup.SUMS]
-    + [f"{name} = greatest(rollups.{name}, EXCLUDED.{name})" for name in Rollup.MAXIMA]
-    + [f"{name} = sketch_merge(rollups.{name}, EXCLUDED.{name})" for name in Rollup.SKETCHES]
-)
+def _upsert(level: Level) -> str:
+    """One statement adding a jsonb array of rows to ``level``'s table."""
+    columns = _rollup_columns(level)
+    names = ", ".join(column.split()[0] for column in columns.split(", "))
+    table = level.table
+    updates = ", ".join(
+        [f"{name} = {table}.{name} + EXCLUDED.{name}" for name in Rollup.SUMS]
+        + [f"{name} = greatest({table}.{name}, EXCLUDED.{name})" for name in Rollup.MAXIMA]
+        + [f"{name} = sketch_merge({table}.{name}, EXCLUDED.{name})" for name in Rollup.SKETCHES]
+    )
+    return (
+        f"INSERT INTO {table} ({names}) "
+        f"SELECT {names} FROM jsonb_to_recordset($1::jsonb) AS r({columns}) "
+        f"ON CONFLICT ({', '.join(level.key_columns)}) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERTS = {level.table: _upsert(level) for level in LEVELS}
 _READ_MEASURES = ", ".join(
     [f"sum({name}) AS {name}" for name in Rollup.SUMS]
     + [f"max({name}) AS {name}" for name in Rollup.MAXIMA]
@@ -253,10 +263,7 @@ def _sketch_values(names: Sequence[str]) -> str:
 
 def _filters(query: SummaryQuery, time_column: str) -> Where:
     where = Where(
-        (
-            f"{time_column} >= {{}}",
-            query.since if time_column != "hour" else _floor_hour(query.since),
-        ),
+        (f"{time_column} >= {{}}", query.since),
         (f"{time_column} < {{}}", query.until),
         ("project = {}", query.project),
         ("domain = {}", query.domain),
@@ -266,8 +273,9 @@ def _filters(query: SummaryQuery, time_column: str) -> Where:
     return where
 
 
-def _floor_hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
+def _part_filters(query: SummaryQuery, part: Part) -> Where:
+    """``query``'s filters over one part of its range (bucket-aligned bounds)."""
+    return _filters(dataclasses.replace(query, since=part.since, until=part.until), "hour")
 
 
 async def _analytic(conn: Connection) -> None:
@@ -278,23 +286,28 @@ async def _analytic(conn: Connection) -> None:
 
 
 class PostgresRollups:
-    def __init__(self, conn: Connection) -> None:
+    """Every level's table (``domain/levels.py``): increments go to each, reads to the
+    coarsest that answers each part of a query's range, merged."""
+
+    def __init__(self, conn: Connection, levels: tuple[Level, ...] = LEVELS) -> None:
         self._conn = conn
+        self._levels = levels
 
     async def add(self, rows: dict[RollupKey, Rollup]) -> None:
         if not rows:
             return
-        payload = [
-            {**dataclasses.asdict(key), "labels": json.loads(key.labels), **_rollup_fields(rollup)}
-            for key, rollup in sorted(rows.items(), key=lambda item: _sort_key(item[0]))
-        ]
-        await self._conn.execute(
-            f"INSERT INTO rollups ({_ROLLUP_NAMES}) "
-            f"SELECT {_ROLLUP_NAMES} FROM jsonb_to_recordset($1::jsonb) AS r({_ROLLUP_COLUMNS}) "
-            "ON CONFLICT (hour, project, domain, workflow, launch_plan, task, phase, worker, "
-            f"labels) DO UPDATE SET {_ROLLUP_UPDATES}",
-            _json(payload),
-        )
+        for level in self._levels:
+            coarse = coarsen(rows, level)
+            payload = [
+                {
+                    **dict(zip(level.key_columns, key, strict=True)),
+                    **({"labels": json.loads(key[-1])} if level.labels else {}),
+                    **_rollup_fields(rollup),
+                }
+                # Sorted keys: concurrent batches lock rows in the same order.
+                for key, rollup in sorted(coarse.items(), key=lambda item: item[0])
+            ]
+            await self._conn.execute(_UPSERTS[level.table], _json(payload))
 
     async def read(
         self,
@@ -302,46 +315,52 @@ class PostgresRollups:
         extra: Sequence[str] = (),
         sketches: Sequence[str] = Rollup.SKETCHES,
     ) -> list[RollupGroup]:
-        """Sums and maxima in one grouped query; the ``sketches``' buckets added up in another.
+        """Sums and maxima in one grouped query per part; the ``sketches``' buckets added
+        up in another.
 
         Settings for such reads are set in the unit of work's transaction (``_analytic``).
         """
         await _analytic(self._conn)
-        where = _filters(query, "hour")
         dimensions = list(dict.fromkeys([*query.group_by, *extra]))
+        wide = dataclasses.replace(query, group_by=tuple(dimensions))
         selected = list(dimensions)
         if query.grain:
             selected.append(f"date_trunc('{query.grain}', hour, 'UTC') AS time")
         keys = [*dimensions, *(["time"] if query.grain else [])]
         group = ", ".join(keys)
         columns = ", ".join([*selected, _READ_MEASURES])
-        sql = f"SELECT {columns} FROM rollups {where.sql}" + (f" GROUP BY {group}" if group else "")
-        rows = await self._conn.fetch(sql, *where.args)
-        buckets = (
-            []
-            if not sketches
-            else await self._conn.fetch(
+        groups: dict[tuple[Any, ...], RollupGroup] = {}
+        for part in plan(wide, self._levels):
+            where = _part_filters(query, part)
+            table = part.level.table
+            sql = f"SELECT {columns} FROM {table} {where.sql}" + (
+                f" GROUP BY {group}" if group else ""
+            )
+            for row in await self._conn.fetch(sql, *where.args):
+                key = tuple(row[name] for name in keys)
+                if key in groups:
+                    groups[key].rollup.merge(_rollup_of(row))
+                    continue
+                values = {name: row[name] for name in query.group_by}
+                if query.grain:
+                    values["time"] = row["time"]
+                project = row["project"] if "project" in dimensions else ""
+                domain = row["domain"] if "domain" in dimensions else ""
+                groups[key] = RollupGroup(values, project, domain, _rollup_of(row))
+            if not sketches:
+                continue
+            buckets = await self._conn.fetch(
                 f"SELECT {', '.join([*selected, 's.name', 'b.key', 'sum(b.value::bigint) AS n'])} "
-                f"FROM rollups CROSS JOIN LATERAL (VALUES {_sketch_values(sketches)}) "
+                f"FROM {table} CROSS JOIN LATERAL (VALUES {_sketch_values(sketches)}) "
                 "AS s(name, sketch) "
                 f"CROSS JOIN LATERAL jsonb_each_text(s.sketch) AS b {where.sql} "
                 f"GROUP BY {', '.join([*keys, 's.name', 'b.key'])}",
                 *where.args,
             )
-        )
-        groups: dict[tuple[Any, ...], RollupGroup] = {}
-        for row in rows:
-            values = {name: row[name] for name in query.group_by}
-            if query.grain:
-                values["time"] = row["time"]
-            project = row["project"] if "project" in dimensions else ""
-            domain = row["domain"] if "domain" in dimensions else ""
-            key = tuple(row[name] for name in keys)
-            groups[key] = RollupGroup(values, project, domain, _rollup_of(row))
-        for bucket in buckets:
-            group_of = groups.get(tuple(bucket[name] for name in keys))
-            if group_of is not None:
-                getattr(group_of.rollup, bucket["name"]).add_count(bucket["key"], bucket["n"])
+            for bucket in buckets:
+                group_of = groups.get(tuple(bucket[name] for name in keys))
+                if group_of is not None:
+                    getattr(group_of.rollup, bucket["name"]).add_count(bucket["key"], bucket["n"])
         return list(groups.values())
 
     async def sketches(
@@ -355,49 +374,47 @@ class PostgresRollups:
         if groups == [] or not names:
             return {}
         await _analytic(self._conn)
-        where = _filters(query, "hour")
         time = f"date_trunc('{query.grain}', hour, 'UTC')" if query.grain else None
         keys = [*query.group_by, *(["time"] if query.grain else [])]
         selected = [*query.group_by, *([f"{time} AS time"] if time else [])]
-        join = ""
-        if keys and groups is not None:
-            columns = ", ".join(
-                [f"k_{name} text" for name in query.group_by]
-                + (["k_time timestamptz"] if time else [])
-            )
-            matches = " AND ".join(
-                [f"rollups.{name} = k.k_{name}" for name in query.group_by]
-                + ([f"{time} = k.k_time"] if time else [])
-            )
-            wanted = [
-                {
-                    **{f"k_{n}": g[n] for n in query.group_by},
-                    **({"k_time": g["time"]} if time else {}),
-                }
-                for g in groups
-            ]
-            join = (
-                f"JOIN jsonb_to_recordset({where.param(_json(wanted))}::jsonb) "
-                f"AS k({columns}) ON {matches}"
-            )
         group_by = ", ".join([*keys, "s.name", "b.key"])
-        rows = await self._conn.fetch(
-            f"SELECT {', '.join([*selected, 's.name', 'b.key', 'sum(b.value::bigint) AS n'])} "
-            f"FROM rollups {join} "
-            f"CROSS JOIN LATERAL (VALUES {_sketch_values(names)}) AS s(name, sketch) "
-            f"CROSS JOIN LATERAL jsonb_each_text(s.sketch) AS b {where.sql} "
-            f"GROUP BY {group_by}",
-            *where.args,
-        )
         found: dict[tuple[Any, ...], dict[str, Sketch]] = {}
-        for row in rows:
-            sketches = found.setdefault(tuple(row[name] for name in keys), {})
-            sketches.setdefault(row["name"], Sketch()).add_count(row["key"], row["n"])
+        for part in plan(query, self._levels):
+            where = _part_filters(query, part)
+            table = part.level.table
+            join = ""
+            if keys and groups is not None:
+                columns = ", ".join(
+                    [f"k_{name} text" for name in query.group_by]
+                    + (["k_time timestamptz"] if time else [])
+                )
+                matches = " AND ".join(
+                    [f"{table}.{name} = k.k_{name}" for name in query.group_by]
+                    + ([f"{time} = k.k_time"] if time else [])
+                )
+                wanted = [
+                    {
+                        **{f"k_{n}": g[n] for n in query.group_by},
+                        **({"k_time": g["time"]} if time else {}),
+                    }
+                    for g in groups
+                ]
+                join = (
+                    f"JOIN jsonb_to_recordset({where.param(_json(wanted))}::jsonb) "
+                    f"AS k({columns}) ON {matches}"
+                )
+            rows = await self._conn.fetch(
+                f"SELECT {', '.join([*selected, 's.name', 'b.key', 'sum(b.value::bigint) AS n'])} "
+                f"FROM {table} {join} "
+                f"CROSS JOIN LATERAL (VALUES {_sketch_values(names)}) AS s(name, sketch) "
+                f"CROSS JOIN LATERAL jsonb_each_text(s.sketch) AS b {where.sql} "
+                f"GROUP BY {group_by}",
+                *where.args,
+            )
+            for row in rows:
+                sketches = found.setdefault(tuple(row[name] for name in keys), {})
+                sketches.setdefault(row["name"], Sketch()).add_count(row["key"], row["n"])
         return found
-
-
-def _sort_key(key: RollupKey) -> tuple[Any, ...]:
-    return dataclasses.astuple(key)
 
 
 def _rollup_fields(rollup: Rollup) -> dict[str, Any]:
