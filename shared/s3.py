@@ -24,7 +24,7 @@ def _client(settings: InfraSettings, endpoint: str) -> S3Client:
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
+        aws_secret_access_key=settings.s3_secret_key.get_secret_value(),
         region_name=settings.s3_region,
         config=Config(
             signature_version="s3v4",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar, Literal
+from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, SecretStr, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,8 +35,8 @@ class InfraSettings(BaseSettings):
     """PostgreSQL's port."""
     pg_user: str = "contrail"
     """The role every service connects as (each owns its own schema)."""
-    pg_password: str = "contrail"
-    """That role's password."""
+    pg_password: SecretStr = SecretStr("contrail")
+    """That role's password (never logged nor shown)."""
     pg_database: str = "contrail"
     """The one database; each service has a schema in it."""
     pg_pool_min: int = 1
@@ -65,8 +66,8 @@ class InfraSettings(BaseSettings):
     """The local stack's MinIO console port."""
     s3_access_key: str = "contrail"
     """The S3 access key."""
-    s3_secret_key: str = "contrail-secret"
-    """The S3 secret key."""
+    s3_secret_key: SecretStr = SecretStr("contrail-secret")
+    """The S3 secret key (never logged nor shown)."""
     s3_region: str = "us-east-1"
     """The S3 region (request signing)."""
     s3_bucket: str = "contrail"
@@ -92,13 +93,20 @@ class InfraSettings(BaseSettings):
     outbox_retention_hours: float = 24.0
     """How long published outbox records are kept before they are purged."""
 
-    @computed_field  # type: ignore[prop-decorator]
+    def _dsn(self, password: str) -> str:
+        user, database = quote(self.pg_user, safe=""), quote(self.pg_database, safe="")
+        return f"postgresql://{user}:{password}@{self.pg_host}:{self.pg_port}/{database}"
+
     @property
     def pg_dsn(self) -> str:
-        return (
-            f"postgresql://{self.pg_user}:{self.pg_password}"
-            f"@{self.pg_host}:{self.pg_port}/{self.pg_database}"
-        )
+        """The DSN to connect with. It carries the password: never log nor show it
+        (``pg_dsn_masked`` is for that), and it is no field, so no dump includes it."""
+        return self._dsn(quote(self.pg_password.get_secret_value(), safe=""))
+
+    @property
+    def pg_dsn_masked(self) -> str:
+        """The DSN with ``***`` for the password: what may be printed."""
+        return self._dsn("***")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

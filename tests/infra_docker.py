@@ -25,11 +25,13 @@ def docker_stack() -> Iterator[StackSettings]:
     postgres = PostgresContainer(
         "postgres:15",
         username=defaults.pg_user,
-        password=defaults.pg_password,
+        password=defaults.pg_password.get_secret_value(),
         dbname=defaults.pg_database,
     )
     kafka = KafkaContainer().with_kraft()
-    minio = MinioContainer(access_key=defaults.s3_access_key, secret_key=defaults.s3_secret_key)
+    minio = MinioContainer(
+        access_key=defaults.s3_access_key, secret_key=defaults.s3_secret_key.get_secret_value()
+    )
     with postgres, kafka, minio:
         minio_config = minio.get_config()
         overrides = {

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from contrail.demo import install, probes, processes
 from contrail.demo.errors import StackError
 from contrail.demo.layout import Layout, split_host_port
@@ -62,6 +64,9 @@ def settings_env(settings: StackSettings, home: Path, cache: Path) -> dict[str, 
     env: dict[str, str] = {}
     fields = set(type(settings).model_fields)
     for field, value in settings.model_dump(mode="json", include=fields).items():
+        secret = getattr(settings, field)
+        if isinstance(secret, SecretStr):
+            value = secret.get_secret_value()  # the dump masks it
         if value is None:
             continue  # unset: the process keeps its own default
         if isinstance(value, bool):
@@ -328,7 +333,7 @@ class Minio(ProcessComponent):
         return {
             **os.environ,
             "MINIO_ROOT_USER": self.settings.s3_access_key,
-            "MINIO_ROOT_PASSWORD": self.settings.s3_secret_key,
+            "MINIO_ROOT_PASSWORD": self.settings.s3_secret_key.get_secret_value(),
             "MINIO_UPDATE": "off",
         }
 

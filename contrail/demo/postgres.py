@@ -287,7 +287,7 @@ class Postgres(Component):
                 "-f",
                 "-",
             ],
-            stdin=bootstrap_sql(s.pg_user, s.pg_password, s.pg_database),
+            stdin=bootstrap_sql(s.pg_user, s.pg_password.get_secret_value(), s.pg_database),
         )
         if not self.healthy():
             raise StackError(

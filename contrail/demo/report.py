@@ -60,12 +60,11 @@ def urls_table(settings: StackSettings, services: Sequence[tuple[str, str]], hom
     host, _ = split_host_port(settings.s3_endpoint, default_port=80)
     table.add_row(
         "s3 (minio)",
-        f"{settings.s3_endpoint}  bucket {settings.s3_bucket}  "
-        f"key {settings.s3_access_key} / {settings.s3_secret_key}",
+        f"{settings.s3_endpoint}  bucket {settings.s3_bucket}  key {settings.s3_access_key} / ***",
     )
     table.add_row("minio console", f"http://{host}:{settings.s3_console_port}")
     table.add_row("smtp (mailpit)", f"{settings.smtp_host}:{settings.smtp_port}")
     table.add_row("mail inbox", settings.mailpit_url)
-    table.add_row("postgres", settings.pg_dsn)
+    table.add_row("postgres", settings.pg_dsn_masked)
     table.add_row("state, logs", f"{home}  (contrail demo logs [COMPONENT])")
     return table

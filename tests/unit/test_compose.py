@@ -508,7 +508,7 @@ def test_settings_built_in_the_container_reach_the_other_containers(
     assert settings.pg_port in published_ports(postgres).values()
     assert settings.pg_port == 5432  # the postgres image's port
     assert settings.pg_user == pg_env["POSTGRES_USER"]
-    assert settings.pg_password == pg_env["POSTGRES_PASSWORD"]
+    assert settings.pg_password.get_secret_value() == pg_env["POSTGRES_PASSWORD"]
     assert settings.pg_database == pg_env["POSTGRES_DB"]
 
     # Kafka: a listener the broker advertises to the compose network.
@@ -535,7 +535,7 @@ def test_settings_built_in_the_container_reach_the_other_containers(
     assert endpoint.port == int(address.rpartition(":")[2])
     assert settings.s3_endpoint == "http://minio:9000"
     assert settings.s3_access_key == minio_env["MINIO_ROOT_USER"]
-    assert settings.s3_secret_key == minio_env["MINIO_ROOT_PASSWORD"]
+    assert settings.s3_secret_key.get_secret_value() == minio_env["MINIO_ROOT_PASSWORD"]
 
     # Credentials and names are shared/settings.py's defaults.
     for name_ in ("pg_user", "pg_password", "pg_database", "s3_bucket", "s3_region"):

@@ -15,6 +15,7 @@ from shared.settings import (
 def test_defaults_point_at_the_local_stack() -> None:
     settings = RegistrySettings()
     assert settings.pg_dsn == "postgresql://contrail:contrail@127.0.0.1:55432/contrail"
+    assert settings.pg_dsn_masked == "postgresql://contrail:***@127.0.0.1:55432/contrail"
     assert settings.kafka_bootstrap == "127.0.0.1:19092"
     assert settings.schema_name == "registry"
 
