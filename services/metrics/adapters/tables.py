@@ -378,6 +378,7 @@ class PostgresRollups:
         keys = [*query.group_by, *(["time"] if query.grain else [])]
         selected = [*query.group_by, *([f"{time} AS time"] if time else [])]
         group_by = ", ".join([*keys, "s.name", "b.key"])
+        values = _sketch_values(names)
         found: dict[tuple[Any, ...], dict[str, Sketch]] = {}
         for part in plan(query, self._levels):
             where = _part_filters(query, part)
@@ -403,17 +404,33 @@ class PostgresRollups:
                     f"JOIN jsonb_to_recordset({where.param(_json(wanted))}::jsonb) "
                     f"AS k({columns}) ON {matches}"
                 )
-            rows = await self._conn.fetch(
+            if part.level.compact and groups is not None:
+                rows = await self._conn.fetch(
+                    f"SELECT {', '.join([*selected, *(f'{n}::text AS {n}' for n in names)])} "
+                    f"FROM {table} {join} {where.sql}",
+                    *where.args,
+                )
+                for row in rows:
+                    sketches = found.setdefault(tuple(row[name] for name in keys), {})
+                    for name in names:
+                        sketches.setdefault(name, Sketch()).merge(json.loads(row[name]))
+                continue
+            buckets = (
                 f"SELECT {', '.join([*selected, 's.name', 'b.key', 'sum(b.value::bigint) AS n'])} "
                 f"FROM {table} {join} "
-                f"CROSS JOIN LATERAL (VALUES {_sketch_values(names)}) AS s(name, sketch) "
+                f"CROSS JOIN LATERAL (VALUES {values}) AS s(name, sketch) "
                 f"CROSS JOIN LATERAL jsonb_each_text(s.sketch) AS b {where.sql} "
-                f"GROUP BY {group_by}",
+                f"GROUP BY {group_by}"
+            )
+            # One row per group and sketch (its buckets as one object), not one per bucket.
+            rows = await self._conn.fetch(
+                f"SELECT {', '.join([*keys, 'name'])}, jsonb_object_agg(key, n)::text AS counts "
+                f"FROM ({buckets}) AS buckets GROUP BY {', '.join([*keys, 'name'])}",
                 *where.args,
             )
             for row in rows:
                 sketches = found.setdefault(tuple(row[name] for name in keys), {})
-                sketches.setdefault(row["name"], Sketch()).add_count(row["key"], row["n"])
+                sketches.setdefault(row["name"], Sketch()).merge(json.loads(row["counts"]))
         return found
 
 

@@ -34,6 +34,9 @@ class Level:
     bucket: timedelta
     dimensions: tuple[str, ...]
     labels: bool
+    compact: bool = True
+    """Few rows per summary group: a page of groups' sketches are read as stored and merged
+    by the reader, rather than bucket by bucket in SQL (which pays off over many rows)."""
 
     @property
     def key_columns(self) -> tuple[str, ...]:
@@ -57,7 +60,7 @@ class Level:
         return (floor(key.hour, self.bucket), *values, *((key.labels,) if self.labels else ()))
 
 
-FINE = Level("rollups", HOUR, DIMENSIONS, labels=True)
+FINE = Level("rollups", HOUR, DIMENSIONS, labels=True, compact=False)
 WORKFLOW_HOURLY = Level(
     "rollups_workflow_hourly",
     HOUR,
