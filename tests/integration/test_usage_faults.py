@@ -6,10 +6,12 @@ API reports, nothing counted twice. Every test restores the stack, even when it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,25 +74,76 @@ async def finish(launcher: Launcher, project: str, executions: list[dict[str, An
     return await expected_from_api(launcher, project, ended)
 
 
+@contextlib.asynccontextmanager
+async def metrics_applying_one_event_per_transaction() -> AsyncIterator[None]:
+    """The metrics service restarted with a batch of one event (CONTRAIL_METRICS_BATCH_SIZE,
+    which the stack hands on to the processes it starts); back to its settings afterwards."""
+
+    async def restart(batch_size: str | None) -> None:
+        with pytest.MonkeyPatch.context() as patch:
+            if batch_size is not None:
+                patch.setenv("CONTRAIL_METRICS_BATCH_SIZE", batch_size)
+            resume("metrics")
+            kill("metrics", signal.SIGTERM)
+            await wait_gone("metrics")
+            await restore()
+
+    await restart("1")
+    try:
+        yield
+    finally:
+        await restart(None)
+
+
+def resume(component: str) -> None:
+    """SIGCONT to ``component`` if it runs (a stopped process would never exit on SIGTERM)."""
+    with contextlib.suppress(AssertionError, ProcessLookupError):
+        kill(component, signal.SIGCONT)
+
+
 async def test_metrics_killed_mid_ingest_counts_everything_once(stack: StackSettings) -> None:
+    """Killed when a known part of the burst is applied, not all of it, without a race: the
+    service is stopped (SIGSTOP) while the burst runs, so its events wait in the topic; it
+    resumes applying them one per transaction, is stopped again as soon as some are counted,
+    and the count read while it is stopped is the count at the SIGKILL."""
     project = new_project()
     async with open_registry(stack) as registry:
         await register_mix(registry, project)
-    try:
-        async with open_launcher(stack) as launcher, open_usage(stack) as client:
-            usage = Usage(client)
-            executions = await launch_burst(launcher, project)
-            applied = await ingest_under_way(usage, project)
-            kill("metrics", signal.SIGKILL)
-            await wait_gone("metrics")
+    async with metrics_applying_one_event_per_transaction():
+        try:
+            async with open_launcher(stack) as launcher, open_usage(stack) as client:
+                usage = Usage(client)
+                kill("metrics", signal.SIGSTOP)
+                executions = await launch_burst(launcher, project)
+                expected = await finish(launcher, project, executions)
+                assert expected.executions == BURST
+                kill("metrics", signal.SIGCONT)
+                await ingest_under_way(usage, project)
+                kill("metrics", signal.SIGSTOP)
+                applied = await applied_attempts(stack, project)
+                kill("metrics", signal.SIGKILL)
+                assert 0 < applied < expected.attempts, "not killed in the middle of ingest"
+                await wait_gone("metrics")
+                await restore()
+                row = await usage.wait_totals(project, expected, timeout=90)
+                check_totals(row, expected)
+        finally:
+            resume("metrics")
             await restore()
-            expected = await finish(launcher, project, executions)
-            assert expected.executions == BURST
-            assert applied < expected.attempts, "killed after ingest had finished"
-            row = await usage.wait_totals(project, expected, timeout=90)
-            check_totals(row, expected)
+
+
+async def applied_attempts(stack: StackSettings, project: str) -> int:
+    """The project's attempts in the metrics service's roll-ups, read from PostgreSQL."""
+    conn = await asyncpg.connect(stack.pg_dsn)
+    schema = MetricsSettings().schema_name
+    try:
+        count = await conn.fetchval(
+            f'SELECT coalesce(sum(attempts), 0) FROM "{schema}".rollups WHERE project = $1',
+            project,
+        )
     finally:
-        await restore()
+        await conn.close()
+    return int(count)
 
 
 async def test_a_restarted_kafka_broker_mid_ingest_loses_and_doubles_nothing(
