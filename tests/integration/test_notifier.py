@@ -31,7 +31,7 @@ from shared.literals import INT, STR
 from shared.phases import ExecutionPhase
 from shared.settings import StackSettings
 from shared.specs import ChannelKind, Notification
-from tests.eventually import eventually
+from tests.eventually import eventually, eventually_async
 from tests.integration.conftest import Consume, Record
 from tests.integration.notifier_support import (
     NotifierProcess,
@@ -87,17 +87,16 @@ def notifier_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture
-async def notifier(
-    stack: StackSettings,
+def new_notifier(
     topic: str,
     receiver: Receiver,
     teams_receiver: Receiver,
     tmp_path: Path,
     notifier_env: dict[str, str],
-) -> AsyncIterator[NotifierProcess]:
+) -> NotifierProcess:
+    """A notifier of the test's own (not started), aimed at the receivers."""
     assert teams_receiver.certificate is not None
-    process = NotifierProcess(
+    return NotifierProcess(
         topic,
         {
             "CONTRAIL_SLACK_WEBHOOK_BASE": f"{receiver.url}/slack/services",
@@ -116,14 +115,31 @@ async def notifier(
         },
         tmp_path / "notifier.log",
     )
-    process.start()
-    yield process
+
+
+async def drop_notifier(stack: StackSettings, process: NotifierProcess) -> None:
+    """Stop the test's notifier and drop its schema."""
     process.stop()
     conn = await asyncpg.connect(stack.pg_dsn)
     try:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{process.schema}" CASCADE')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def notifier(
+    stack: StackSettings,
+    topic: str,
+    receiver: Receiver,
+    teams_receiver: Receiver,
+    tmp_path: Path,
+    notifier_env: dict[str, str],
+) -> AsyncIterator[NotifierProcess]:
+    process = new_notifier(topic, receiver, teams_receiver, tmp_path, notifier_env)
+    process.start()
+    yield process
+    await drop_notifier(stack, process)
 
 
 def project() -> str:
@@ -478,11 +494,9 @@ async def test_the_notifier_killed_mid_burst_loses_no_alert(
     assert len(duplicates) <= 50, duplicates  # at most one claimed batch (send_batch=50)
 
 
-async def test_a_launch_plans_notifications_apply_to_its_executions(
-    stack: StackSettings, notifier: NotifierProcess, inbox: Mailpit
-) -> None:
-    p = new_project()
-    address = f"lp-{p}@example.com"
+async def emailing_launch_plan(stack: StackSettings, p: str, address: str) -> Identifier:
+    """Register ``lp.nightly`` (of ``wf.etl``) in project ``p``, emailing ``address`` on
+    failure; its identifier."""
     async with open_registry(stack) as registry:
         await registry.ok(TASK, p, "v1", task_spec(SAY_HELLO))
         await registry.ok(TASK, p, "v1", task_spec(LENGTH, {"greeting": STR}, {"o0": INT}))
@@ -492,13 +506,21 @@ async def test_a_launch_plans_notifications_apply_to_its_executions(
         )
         spec = launch_plan("lp.nightly", "wf.etl", notifications=[notification])
         await registry.ok(ResourceType.LAUNCH_PLAN, p, "v1", spec)
-    plan = Identifier(
+    return Identifier(
         resource_type=ResourceType.LAUNCH_PLAN,
         project=p,
         domain="development",
         name="lp.nightly",
         version="v1",
     )
+
+
+async def test_a_launch_plans_notifications_apply_to_its_executions(
+    stack: StackSettings, notifier: NotifierProcess, inbox: Mailpit
+) -> None:
+    p = new_project()
+    address = f"lp-{p}@example.com"
+    plan = await emailing_launch_plan(stack, p, address)
     await publish(
         stack,
         notifier.topic,
@@ -511,6 +533,49 @@ async def test_a_launch_plans_notifications_apply_to_its_executions(
     [email] = await inbox.wait_for_async(message_id=f"{delivery['id']}@contrail")
     assert email.to == [address]
     assert "Launch plan: lp.nightly @ v1" in inbox.message(email.id).text
+
+
+async def test_a_new_notifier_alerts_nothing_from_before_its_installation(
+    stack: StackSettings,
+    topic: str,
+    receiver: Receiver,
+    teams_receiver: Receiver,
+    tmp_path: Path,
+    inbox: Mailpit,
+) -> None:
+    """Deployed on a topic with history, a notifier (new schema, new group, so it reads
+    from the earliest offset) consumes that history silently and alerts what follows."""
+    p = new_project()
+    address = f"new-{p}@example.com"
+    plan = await emailing_launch_plan(stack, p, address)
+    old = failure_event(p, "old", launch_plan=plan)
+    await publish(stack, topic, old)  # before the notifier is installed
+    process = new_notifier(topic, receiver, teams_receiver, tmp_path, {})
+    process.start()
+    try:
+        new = failure_event(p, "new", launch_plan=plan)
+        await publish(stack, topic, new)
+        [delivery] = wait_deliveries(process, 1, status="sent")
+        assert delivery["execution"] == f"{p}/development/new"
+        conn = await asyncpg.connect(stack.pg_dsn)
+        try:
+            query = f'SELECT event_id FROM "{process.schema}".consumed_events'
+
+            async def consumed() -> set[str]:
+                return {r["event_id"] for r in await conn.fetch(query)}
+
+            # The old event was read, in the transaction that would have made its delivery.
+            await eventually_async(
+                consumed, lambda ids: {old.id, new.id} <= ids, timeout=20, what="both consumed"
+            )
+        finally:
+            await conn.close()
+        with process.api() as api:
+            assert [d["id"] for d in deliveries(api)] == [delivery["id"]]
+        [email] = await inbox.wait_for_async(message_id=f"{delivery['id']}@contrail")
+        assert [e.id for e in inbox.search(f"to:{address}")] == [email.id]
+    finally:
+        await drop_notifier(stack, process)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from shared.identifiers import Identifier
 from shared.specs import Notification
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
+LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Tables:
     digest_items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outbox: list[OutboxItem] = field(default_factory=list)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    installed_at: datetime = LONG_AGO
 
 
 class _Repo:
@@ -82,6 +84,9 @@ class FakeInbox(_Repo):
 
     async def forget(self, older_than_hours: float) -> int:
         return 0
+
+    async def installed_at(self) -> datetime:
+        return self.t.installed_at
 
 
 class FakeStreaks(_Repo):

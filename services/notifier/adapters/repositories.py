@@ -107,6 +107,10 @@ class PostgresInbox:
         )
         return int(done.split()[-1])
 
+    async def installed_at(self) -> datetime:
+        installed: datetime = await self._conn.fetchval("SELECT installed_at FROM installation")
+        return installed
+
 
 class PostgresStreaks:
     def __init__(self, conn: Connection) -> None:

@@ -149,6 +149,14 @@ def _glob(pattern: str, value: str | None) -> bool:
     return fnmatch.fnmatchcase(value, pattern)
 
 
+def before_installation(subject: Subject, installed_at: datetime) -> bool:
+    """Whether the event happened before the notifier was installed: history, which a
+    new consumer group reads from the topic's start. It is consumed and counts in the
+    launch plan's failures in a row, but it alerts no rule. An event without a time, or
+    of the installation's instant or later, alerts as usual, however late it is read."""
+    return subject.time is not None and subject.time < installed_at
+
+
 def filters_match(rule: Rule, subject: Subject) -> bool:
     """Whether ``subject`` passes ``rule``'s filters (not its condition, nor paused)."""
     return (

@@ -6,6 +6,11 @@ dedup keys, and insert a ``pending`` delivery per matched rule and channel.
 The consumer commits its Kafka offsets only after that commit, so a crash
 replays at most what was not committed, and the inbox makes the replay change
 nothing. Sending happens afterwards, from the delivery rows (``send_due``).
+
+An event that happened before the notifier was installed (its CloudEvent
+``time`` earlier than the ``installation`` row) is history that a new consumer
+group reads from the topic's start: it is consumed and counted in the
+streaks, and alerts nothing (docs/notifications.md).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from services.notifier.domain.rules import (
     RuleIndex,
     Streak,
     Subject,
+    before_installation,
     condition,
     dedup_key,
     digest_window,
@@ -128,6 +134,7 @@ class Notifier:
         self.new_id = new_id
         self.index = RuleIndex()
         self._version: tuple[int, datetime | None] | None = None
+        self._installed_at: datetime | None = None
 
     # --- rules ---------------------------------------------------------------
 
@@ -163,10 +170,24 @@ class Notifier:
 
     # --- ingest --------------------------------------------------------------
 
+    async def installed_at(self) -> datetime:
+        """When the notifier was installed (written once by its migration, so cached)."""
+        if self._installed_at is None:
+            async with self.uow(atomic=False) as uow:
+                self._installed_at = await uow.consumed.installed_at()
+        return self._installed_at
+
     async def ingest(self, subjects: Sequence[Subject]) -> int:
-        """Handle a batch of events in one transaction; return the deliveries made."""
+        """Handle a batch of events in one transaction; return the deliveries made.
+
+        An event from before the notifier's installation (``before_installation``) is
+        recorded as consumed and moves its launch plan's failures in a row, but makes
+        no delivery and claims no dedup key: history is not alerted on."""
         await self.refresh_rules()
-        lp_rules = await self._launch_plan_rules(subjects)
+        installed_at = await self.installed_at()
+        lp_rules = await self._launch_plan_rules(
+            [s for s in subjects if not before_installation(s, installed_at)]
+        )
         now = self.clock()
         made = 0
         async with self.uow() as uow:
@@ -182,9 +203,12 @@ class Notifier:
                 failures, incidents = streaks.get(s.streak_key, (0, {}))
                 before = Streak(failures)
                 after = next_streak(before, s)
-                rules = self.index.matching(s) + [
-                    r for r in lp_rules.get(_lp_key(s), []) if filters_match(r, s)
-                ]
+                if before_installation(s, installed_at):
+                    rules = []
+                else:
+                    rules = self.index.matching(s) + [
+                        r for r in lp_rules.get(_lp_key(s), []) if filters_match(r, s)
+                    ]
                 for rule in rules:
                     alert = condition(rule, s, before, after)
                     if alert is None:

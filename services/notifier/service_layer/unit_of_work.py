@@ -82,6 +82,10 @@ class Inbox(Protocol):
         """Forget ids recorded that long ago (Kafka no longer replays them)."""
         ...
 
+    async def installed_at(self) -> datetime:
+        """When the notifier was installed (events before it are history: no alerts)."""
+        ...
+
 
 class Streaks(Protocol):
     async def lock(self, keys: Sequence[str]) -> dict[str, tuple[int, dict[str, str]]]:
