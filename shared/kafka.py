@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeAlias, TypedDict, TypeVar, overload
 
@@ -236,6 +236,16 @@ class _DeadLetterScope(BaseMiddleware):
 # --- batch consumer ----------------------------------------------------------------------
 
 
+Deferred: TypeAlias = Awaitable[Sequence[bool]]
+"""What a handler may return to commit its batch later: once it completes, one
+flag per value it was given, True for a value whose record may be committed."""
+
+Handler: TypeAlias = Callable[[list[T]], Awaitable[Deferred | None]]
+
+_PAUSED_POLL_SECONDS = 5.0
+"""While ``max_records`` says 0, the consumer still polls this often, to stay in its group."""
+
+
 class BatchConsumer(Generic[T]):
     """Reads a topic as a member of a consumer group, one fetched batch at a time.
 
@@ -256,6 +266,24 @@ class BatchConsumer(Generic[T]):
       retried while the fault is transient); one that fails for its own sake
       goes to ``<topic>.dlq`` with ``x-contrail-dlq-reason``, and the rest go on.
 
+    Two features for a consumer whose handler only starts long work:
+
+    - Flow control: ``max_records`` may be a function, asked before each fetch
+      how many records the consumer may take now. While it says 0 the
+      consumer pauses its partitions and still polls (empty) every few seconds
+      so the group keeps it; ``wake()`` makes it ask again at once (call it when
+      capacity frees). A partition assigned while paused gives its records back.
+    - Deferred commit: the handler may return an awaitable (``Deferred``) that
+      completes with one flag per value. The batch's offsets are committed once
+      it completes, in order after earlier batches' commits, while the consumer
+      goes on fetching: per partition, up to the first record whose flag is
+      False (neither it nor any later record of that partition is committed;
+      the partition's next owner reads them again). Undecodable and skipped
+      records count as done.
+
+    ``stop()`` ends ``run`` gracefully: no more fetching, pending commits done,
+    then the consumer leaves its group. Cancelling ``run`` ends it at once.
+
     A fetch returns as soon as records arrive and otherwise waits
     ``fetch_max_wait_ms`` at the broker.
     """
@@ -266,11 +294,12 @@ class BatchConsumer(Generic[T]):
         settings: InfraSettings,
         topic: str,
         group_id: str,
-        handler: Callable[[list[Record]], Awaitable[None]],
+        handler: Handler[Record],
         *,
         client_id: str,
-        max_records: int = 500,
+        max_records: int | Callable[[], int] = 500,
         fetch_max_wait_ms: int = 250,
+        max_partition_fetch_bytes: int = 1024 * 1024,
         backoff: Backoff = DEFAULT_BACKOFF,
         retry_seconds: float | None = None,
     ) -> None: ...
@@ -281,12 +310,13 @@ class BatchConsumer(Generic[T]):
         settings: InfraSettings,
         topic: str,
         group_id: str,
-        handler: Callable[[list[T]], Awaitable[None]],
+        handler: Handler[T],
         *,
         client_id: str,
         message_type: type[T],
-        max_records: int = 500,
+        max_records: int | Callable[[], int] = 500,
         fetch_max_wait_ms: int = 250,
+        max_partition_fetch_bytes: int = 1024 * 1024,
         backoff: Backoff = DEFAULT_BACKOFF,
         retry_seconds: float | None = None,
     ) -> None: ...
@@ -297,12 +327,13 @@ class BatchConsumer(Generic[T]):
         settings: InfraSettings,
         topic: str,
         group_id: str,
-        handler: Callable[[list[T]], Awaitable[None]],
+        handler: Handler[T],
         *,
         client_id: str,
         decode: Callable[[Record], T | None],
-        max_records: int = 500,
+        max_records: int | Callable[[], int] = 500,
         fetch_max_wait_ms: int = 250,
+        max_partition_fetch_bytes: int = 1024 * 1024,
         backoff: Backoff = DEFAULT_BACKOFF,
         retry_seconds: float | None = None,
     ) -> None: ...
@@ -312,13 +343,14 @@ class BatchConsumer(Generic[T]):
         settings: InfraSettings,
         topic: str,
         group_id: str,
-        handler: Callable[[list[Any]], Awaitable[None]],
+        handler: Handler[Any],
         *,
         client_id: str,
         message_type: Any = None,
         decode: Callable[[Record], Any] | None = None,
-        max_records: int = 500,
+        max_records: int | Callable[[], int] = 500,
         fetch_max_wait_ms: int = 250,
+        max_partition_fetch_bytes: int = 1024 * 1024,
         backoff: Backoff = DEFAULT_BACKOFF,
         retry_seconds: float | None = None,
     ) -> None:
@@ -331,15 +363,32 @@ class BatchConsumer(Generic[T]):
         self._handler = handler
         self._client_id = client_id
         self._decode = _decoder(message_type, decode)
-        self._max_records = max_records
+        self._max_records: Callable[[], int] = (
+            max_records if callable(max_records) else _fixed(max_records)
+        )
         self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._max_partition_fetch_bytes = max_partition_fetch_bytes
         if retry_seconds is not None:
             backoff = Backoff(first=retry_seconds, cap=max(retry_seconds, backoff.cap))
         self._backoff = backoff
         self._failures = backoff.delays()
         self._dead_letters: AIOKafkaProducer | None = None
+        self._stopping = asyncio.Event()
+        self._woken = asyncio.Event()
+        self._paused = False
+        # The latest deferred batch's commit, which waits for the one before it.
+        self._committing: asyncio.Task[None] | None = None
         self.dead_lettered = 0
         """Records this consumer sent to the dead-letter topic."""
+
+    def stop(self) -> None:
+        """Stop fetching; ``run`` finishes pending commits, leaves the group and returns."""
+        self._stopping.set()
+        self._woken.set()
+
+    def wake(self) -> None:
+        """Capacity freed: ask ``max_records`` again now rather than at the next poll."""
+        self._woken.set()
 
     def _consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -350,24 +399,26 @@ class BatchConsumer(Generic[T]):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self._fetch_max_wait_ms,
+            max_partition_fetch_bytes=self._max_partition_fetch_bytes,
         )
 
     async def run(self) -> None:
-        """Consume until cancelled, reconnecting (with backoff) when Kafka goes away."""
+        """Consume until ``stop()`` or cancelled; reconnect (with backoff) when Kafka goes away."""
         reconnects = self._backoff.delays()
         try:
-            while True:
+            while not self._stopping.is_set():
                 consumer = self._consumer()
+                self._paused = False
+                cancelled = False
                 try:
                     await consumer.start()
-                    while True:
-                        fetched = await consumer.getmany(
-                            timeout_ms=1000, max_records=self._max_records
-                        )
+                    while not self._stopping.is_set():
+                        fetched = await self._fetch(consumer)
                         reconnects.reset()
                         if fetched:
                             await self._handle(consumer, fetched)
                 except asyncio.CancelledError:
+                    cancelled = True
                     raise
                 except Exception as exc:
                     delay = reconnects.next()
@@ -377,8 +428,9 @@ class BatchConsumer(Generic[T]):
                         exc_info=not is_transient(exc),
                         extra={"topic": self.topic, "error": _failure(exc)},
                     )
-                    await asyncio.sleep(delay)
+                    await self._wait(delay, self._stopping)
                 finally:
+                    await self._settle_commits(cancel=cancelled)
                     with contextlib.suppress(Exception):
                         await consumer.stop()
         finally:
@@ -386,6 +438,58 @@ class BatchConsumer(Generic[T]):
             if producer is not None:
                 with contextlib.suppress(Exception):
                     await producer.stop()
+
+    async def _settle_commits(self, *, cancel: bool) -> None:
+        """Before leaving the group: finish the deferred commits (or drop them if cancelled)."""
+        pending, self._committing = self._committing, None
+        if pending is None:
+            return
+        if cancel:
+            pending.cancel()
+        await asyncio.gather(pending, return_exceptions=True)
+
+    async def _wait(self, seconds: float, until: asyncio.Event) -> bool:
+        """Wait ``seconds`` or until ``until`` is set (``stop()`` sets both); True if it was."""
+        if self._stopping.is_set():
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(until.wait(), seconds)
+            return True
+        return False
+
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
+        self._woken.clear()
+        wanted = self._max_records()
+        if wanted <= 0:
+            await self._paused_poll(consumer)
+            return {}
+        if self._paused:
+            with contextlib.suppress(Exception):  # not ours any more after a rebalance
+                consumer.resume(*consumer.assignment())
+            self._paused = False
+        fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=1000, max_records=wanted))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not fetch.done():
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await fetch
+        return fetch.result() if not fetch.cancelled() else {}
+
+    async def _paused_poll(self, consumer: AIOKafkaConsumer) -> None:
+        """No capacity: pause, and keep polling (empty) so the group keeps this member."""
+        consumer.pause(*consumer.assignment())
+        self._paused = True
+        if await self._wait(_PAUSED_POLL_SECONDS, self._woken):
+            return
+        # Partitions assigned since the pause aren't paused: give their records back.
+        fetched = await consumer.getmany(timeout_ms=0)
+        for tp, records in fetched.items():
+            consumer.seek(tp, records[0].offset)
+        consumer.pause(*consumer.assignment())
 
     async def _handle(
         self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Record]]
@@ -401,9 +505,10 @@ class BatchConsumer(Generic[T]):
                 continue
             if value is not None:
                 decoded.append((record, value))
+        deferred: list[tuple[list[Record], Deferred]] = []
         if decoded:
             try:
-                await self._handler([value for _, value in decoded])
+                later = await self._handler([value for _, value in decoded])
             except Exception as exc:
                 if is_transient(exc):
                     await self._again_later(consumer, fetched, exc)
@@ -414,15 +519,65 @@ class BatchConsumer(Generic[T]):
                     extra={"topic": self.topic, "records": len(decoded)},
                 )
                 for record, value in decoded:
-                    await self._handle_alone(record, value)
+                    alone = await self._handle_alone(record, value)
+                    if alone is not None:
+                        deferred.append(([record], alone))
+            else:
+                if later is not None:
+                    deferred.append(([record for record, _ in decoded], later))
         self._failures.reset()
         for record, reason in undecodable:
             await self.send_to_dead_letters(record, reason)
+        if self._committing is not None and self._committing.done():
+            self._committing = None
+        if not deferred and self._committing is None:
+            try:
+                # This batch's offsets, not the positions: a deferred batch may
+                # have left records of other partitions uncommitted on purpose.
+                await consumer.commit({tp: batch[-1].offset + 1 for tp, batch in fetched.items()})
+            except CommitFailedError:
+                # The group rebalanced meanwhile: the new owner reads these again.
+                log.warning("offset commit failed after a rebalance", extra={"topic": self.topic})
+            return
+        self._committing = asyncio.create_task(
+            self._commit_later(consumer, self._committing, fetched, deferred)
+        )
+
+    async def _commit_later(
+        self,
+        consumer: AIOKafkaConsumer,
+        previous: asyncio.Task[None] | None,
+        fetched: dict[TopicPartition, list[Record]],
+        deferred: list[tuple[list[Record], Deferred]],
+    ) -> None:
+        """Commit ``fetched`` once its deferred work is done, after ``previous`` commits."""
+        not_done: set[tuple[TopicPartition, int]] = set()
+        for records, later in deferred:
+            try:
+                flags = list(await later)
+            except Exception:
+                log.warning("a deferred batch failed", exc_info=True, extra={"topic": self.topic})
+                flags = [False] * len(records)
+            for record, done in zip(records, flags, strict=True):
+                if not done:
+                    not_done.add((TopicPartition(record.topic, record.partition), record.offset))
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        offsets: dict[TopicPartition, int] = {}
+        for tp, records in fetched.items():
+            for record in records:
+                if (tp, record.offset) in not_done:
+                    break
+                offsets[tp] = record.offset + 1
+        if not offsets:
+            return
         try:
-            await consumer.commit()
-        except CommitFailedError:
-            # The group rebalanced meanwhile: the new owner reads these again.
-            log.warning("offset commit failed after a rebalance", extra={"topic": self.topic})
+            await consumer.commit(offsets)
+        except Exception:
+            # The work goes on anyway; another member may read these again after a rebalance.
+            log.warning(
+                "could not commit a deferred batch", exc_info=True, extra={"topic": self.topic}
+            )
 
     async def _again_later(
         self,
@@ -441,9 +596,9 @@ class BatchConsumer(Generic[T]):
                 consumer.seek(tp, batch[0].offset)
         await asyncio.sleep(delay)
 
-    async def _handle_alone(self, record: Record, value: Any) -> None:
+    async def _handle_alone(self, record: Record, value: Any) -> Deferred | None:
         try:
-            await retry_transient(
+            return await retry_transient(
                 lambda: self._handler([value]),
                 what=f"handling a record of {self.topic}",
                 backoff=self._backoff,
@@ -456,6 +611,7 @@ class BatchConsumer(Generic[T]):
                 extra={"topic": self.topic, "offset": record.offset, "error": _failure(exc)},
             )
             await self.send_to_dead_letters(record, _failure(exc))
+            return None
 
     async def send_to_dead_letters(self, record: Record, reason: str) -> None:
         """Publish ``record`` to ``<topic>.dlq`` (retrying transient faults)."""
@@ -484,6 +640,10 @@ class BatchConsumer(Generic[T]):
             key=record.key,
             headers=[(name, value.encode()) for name, value in headers.items()],
         )
+
+
+def _fixed(count: int) -> Callable[[], int]:
+    return lambda: count
 
 
 def _decoder(message_type: Any, decode: Callable[[Record], Any] | None) -> Callable[[Record], Any]:

@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy
 from pydantic import BaseModel
 
@@ -249,3 +250,100 @@ async def test_a_typed_subscriber_takes_its_type_retries_transient_faults_and_de
     assert b"data.state" in dead[0].headers[DLQ_REASON], dead[0].headers
     assert dead[1].headers[DLQ_REASON].startswith(b"JSONDecodeError")
     assert all(r.headers["content-type"] == CONTENT_TYPE.encode() for r in dead)
+
+
+async def test_max_records_as_a_function_fetches_only_what_there_is_room_for(
+    stack: StackSettings, topics: str
+) -> None:
+    values = [f"record {i}".encode() for i in range(5)]
+    await produce(stack, topics, values)
+    granted = 2
+    handled: list[bytes] = []
+    asked: list[int] = []
+    over: list[int] = []
+
+    def room() -> int:
+        asked.append(granted - len(handled))
+        return granted - len(handled)
+
+    async def take(records: list[Any]) -> None:
+        handled.extend(r.value or b"" for r in records)
+        if len(handled) > granted:
+            over.append(len(handled))
+
+    group = f"tests-{uuid.uuid4().hex[:8]}"
+    consumer = BatchConsumer(
+        stack, topics, group, take, client_id="contrail-tests", max_records=room
+    )
+    async with running(consumer):
+        await eventually_async(lambda: handled, lambda now: len(now) == 2, what="2 handled")
+        # No room: the consumer pauses and asks again when woken.
+        await eventually_async(lambda: asked, lambda now: 0 in now, what="asked with no room")
+        granted = 5
+        consumer.wake()
+        await eventually_async(lambda: handled, lambda now: len(now) == 5, what="5 handled")
+    assert over == []  # never more than there was room for
+    assert handled == values
+
+
+async def test_a_deferred_commit_waits_for_its_batch_and_stops_at_the_first_not_done(
+    stack: StackSettings, topics: str
+) -> None:
+    await produce(stack, topics, [f"r{i}".encode() for i in range(5)])
+    pending: list[tuple[list[bytes], asyncio.Future[None]]] = []
+    not_done = {b"r2", b"r5"}
+
+    async def start(records: list[Any]) -> Awaitable[list[bool]]:
+        values = [r.value or b"" for r in records]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pending.append((values, done))
+
+        async def flags() -> list[bool]:
+            await done
+            return [v not in not_done for v in values]
+
+        return flags()
+
+    def seen() -> list[bytes]:
+        return [v for values, _ in pending for v in values]
+
+    group = f"tests-{uuid.uuid4().hex[:8]}"
+    consumer = BatchConsumer(stack, topics, group, start, client_id="contrail-tests")
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually_async(seen, lambda now: len(now) == 5, what="r0-r4 started")
+        # Fetching goes on while the first batch's commit waits.
+        await produce(stack, topics, [b"r5"])
+        await eventually_async(seen, lambda now: b"r5" in now, what="r5 started")
+        assert await committed(stack, group, topics) == {}
+        for _, done in reversed(pending):
+            done.set_result(None)
+        consumer.stop()  # it commits what completed, then leaves the group
+        await asyncio.wait_for(task, 30)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert seen() == [f"r{i}".encode() for i in range(6)]
+    # Up to r2, the first not done (r3 and r4 after it are not committed), and r5 not done.
+    assert list((await committed(stack, group, topics)).values()) == [2]
+
+    again: list[bytes] = []
+
+    async def keep(records: list[Any]) -> None:
+        again.extend(r.value or b"" for r in records)
+
+    async with running(BatchConsumer(stack, topics, group, keep, client_id="contrail-tests")):
+        await eventually_async(lambda: again, lambda now: b"r5" in now, what="r5 read again")
+    assert again == [b"r2", b"r3", b"r4", b"r5"]
+
+
+async def committed(stack: StackSettings, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offsets of ``topic``, by partition (those it has)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}

@@ -1,31 +1,27 @@
 """The worker's loop: take dispatched attempts from Kafka, run them, report them.
 
-- ``contrail.dispatch`` is read as the workers' consumer group. A record is
-  fetched only when one of ``concurrency`` slots is free (the partitions are
-  paused otherwise). Taking an attempt is reporting it ``started`` (with this
-  worker's id) and heartbeating it from then on, while its code and inputs
-  load, while it runs and until its final report; its process starts, and the
-  dispatch's offset is committed, only once Kafka has the ``started`` report
-  (the code and inputs load meanwhile; commits run in the background, in
-  order, so the loop goes on fetching). A worker that dies
-  before that leaves the dispatch to the next owner of its partition (the
-  same attempt number, started once); one that dies after it stops
-  heartbeating, and the engine declares it lost and dispatches a new attempt.
+- ``contrail.dispatch`` is read as the workers' consumer group with
+  ``shared.kafka.BatchConsumer`` decoding ``AttemptDispatch``, with its two
+  features for long work: flow control (``max_records`` is the number of free
+  slots, so a record is fetched only when one of ``concurrency`` slots is
+  free; while none is, the partitions are paused and still polled, to stay in
+  the group, and a freed slot wakes the consumer) and deferred commit (the
+  handler returns, per dispatch, whether its ``started`` report is in Kafka).
+  A record that is not an ``AttemptDispatch`` goes to ``contrail.dispatch.dlq``.
+  Taking an attempt is reporting it ``started`` (with this worker's id) and
+  heartbeating it from then on, while its code and inputs load, while it runs
+  and until its final report; its process starts, and the dispatch's offset is
+  committed, only once Kafka has the ``started`` report (the code and inputs
+  load meanwhile; commits run in the background, in order, so the loop goes on
+  fetching). A worker that dies before that leaves the dispatch to the next
+  owner of its partition (the same attempt number, started once); one that
+  dies after it stops heartbeating, and the engine declares it lost and
+  dispatches a new attempt.
 - ``contrail.control`` is read by every worker in full (no consumer group,
   from the end) with a FastStream subscriber typed ``AttemptControl``, the
   default way to consume (``shared.kafka``): a ``terminate`` for an attempt
   this worker runs aborts it. A terminate that arrives before its dispatch is
   remembered, and that attempt is reported aborted without running.
-- ``contrail.dispatch`` is read with a bare aiokafka consumer, not
-  ``shared.kafka.BatchConsumer`` nor a subscriber: it fetches only as many
-  records as there are free slots (``max_records`` changes with each fetch),
-  pauses its partitions while every slot is busy yet keeps polling to stay in
-  the group (an attempt may run for hours), and commits a batch's offsets only
-  once the attempts' ``started`` reports are in Kafka, per partition up to the
-  first that could not be sent. The shared batch consumer commits whatever it
-  fetched once its handler returns and fetches a fixed number of records, so
-  it would either hold dispatches it has no slot for (slower for every other
-  worker) or commit attempts not yet reported taken.
 - ``stop()`` (SIGTERM) stops taking attempts and leaves the group; running
   attempts get ``worker_shutdown_grace_seconds`` to end, then are aborted;
   every attempt taken is reported before the runner closes.
@@ -39,11 +35,11 @@ import json
 import logging
 import shutil
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 from pydantic import ValidationError
@@ -75,7 +71,7 @@ from shared.dispatch import (
     ReportKind,
 )
 from shared.events.catalogue import ErrorKind, ExecutionError
-from shared.events.topics import dead_letter
+from shared.kafka import BatchConsumer, Record
 from shared.phases import TaskAttemptPhase
 from shared.retry import Backoff
 from shared.settings import WorkerSettings
@@ -87,11 +83,8 @@ _ANNOUNCE_BACKOFF = Backoff(first=0.2, cap=2.0)
 """Waits between tries to report a taken attempt started: short, since its dispatch waits."""
 tracer = trace.get_tracer("contrail.worker")
 
-DLQ_REASON = "x-contrail-dlq-reason"
 REMEMBERED_TERMINATIONS = 10_000
 """Terminations of attempts not (yet) seen here that a worker remembers."""
-_FULL_POLL_SECONDS = 5.0
-"""While every slot is busy, the consumer still polls this often, to stay in its group."""
 _FINAL_REPORT_SECONDS = 20.0
 """After the grace period, how long aborted attempts have to report before the runner closes."""
 
@@ -133,24 +126,36 @@ class Worker:
         self._work_dir = settings.work_dir(worker_id)
         self._slots = settings.worker_concurrency
         self._taken: dict[str, _Taken] = {}
-        self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._terminated: OrderedDict[str, None] = OrderedDict()
-        self._dispatch: AIOKafkaConsumer | None = None
+        self._dispatch = BatchConsumer(
+            settings,
+            DISPATCH,
+            settings.worker_group,
+            self._take,
+            client_id=f"contrail-worker-{worker_id}",
+            decode=_dispatch_of,
+            max_records=self._free,
+            fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
         # Attempt folders removed after the attempt's slot is free again.
         self._cleanups: set[asyncio.Task[None]] = set()
-        # The latest batch's commit, which waits for the one before it.
-        self._committing: asyncio.Task[None] | None = None
 
     def _busy(self) -> int:
         """Slots in use: attempts taken whose process has not ended yet."""
         return sum(1 for taken in self._taken.values() if taken.holds_slot)
+
+    def _free(self) -> int:
+        """How many dispatches to fetch now: one per free slot, none once stopping."""
+        return 0 if self._stopping.is_set() else max(0, self._slots - self._busy())
 
     # --- lifecycle -------------------------------------------------------------------
 
     def stop(self) -> None:
         """Stop taking attempts; ``run`` then drains what runs and returns."""
         self._stopping.set()
+        self._dispatch.stop()
 
     async def run(self) -> None:
         """Take and run attempts until ``stop()``; then drain, report and close the runner."""
@@ -166,25 +171,12 @@ class Worker:
         async def on_control(message: AttemptControl) -> None:
             await self._on_control(message)
 
-        self._dispatch = AIOKafkaConsumer(
-            DISPATCH,
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            client_id=f"contrail-worker-{self.worker_id}",
-            group_id=self.settings.worker_group,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=self.settings.worker_fetch_max_wait_ms,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
         await control.start()
         purge = asyncio.create_task(self._purge_loop(), name="bundle-purge")
         try:
-            await self._dispatch.start()
-            try:
-                await self._take_loop(self._dispatch)
-            finally:
-                # Leaving the group hands its partitions to other workers at once.
-                await self._dispatch.stop()
+            # Until stop(); it then commits what was reported taken and leaves
+            # the group, which hands its partitions to other workers at once.
+            await self._dispatch.run()
             await self._drain()
         finally:
             purge.cancel()
@@ -243,58 +235,10 @@ class Worker:
 
     # --- taking attempts ---------------------------------------------------------------
 
-    async def _take_loop(self, consumer: AIOKafkaConsumer) -> None:
-        stopping = asyncio.create_task(self._stopping.wait())
-        try:
-            while not self._stopping.is_set():
-                free = self._slots - self._busy()
-                if free <= 0:
-                    await self._wait_for_slot(consumer, stopping)
-                    continue
-                with contextlib.suppress(Exception):
-                    consumer.resume(*consumer.assignment())
-                fetch = asyncio.create_task(consumer.getmany(timeout_ms=1000, max_records=free))
-                await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not fetch.done():
-                    fetch.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await fetch
-                    return
-                batch = fetch.result()
-                if batch:
-                    self._take(consumer, batch)
-        finally:
-            stopping.cancel()
-            if self._committing is not None:  # before leaving the group
-                await asyncio.gather(self._committing, return_exceptions=True)
-
-    async def _wait_for_slot(
-        self, consumer: AIOKafkaConsumer, stopping: asyncio.Task[bool]
-    ) -> None:
-        """Every slot is busy: pause, and keep polling (empty) so the group keeps us."""
-        consumer.pause(*consumer.assignment())
-        self._slot_freed.clear()
-        freed = asyncio.create_task(self._slot_freed.wait())
-        await asyncio.wait(
-            {freed, stopping}, timeout=_FULL_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
-        )
-        freed.cancel()
-        if self._stopping.is_set() or self._slots - self._busy() > 0:
-            return
-        # Partitions assigned since the pause aren't paused: give their records back.
-        batch = await consumer.getmany(timeout_ms=0)
-        for tp, records in batch.items():
-            consumer.seek(tp, records[0].offset)
-        consumer.pause(*consumer.assignment())
-
-    def _take(
-        self,
-        consumer: AIOKafkaConsumer,
-        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    ) -> None:
-        """Take a fetched batch: start its attempts, and commit its offsets once each
-        attempt's ``started`` report is in Kafka (a task, chained after the
-        previous batch's commit so that offsets only move forward).
+    async def _take(self, dispatches: list[AttemptDispatch]) -> Awaitable[list[bool]]:
+        """Take a fetched batch: start its attempts; the consumer commits its
+        offsets once what this returns completes (each attempt's ``started``
+        report is in Kafka), in order after earlier batches' commits.
 
         An attempt loads its code and inputs while its ``started`` report is
         sent, and its process starts only after Kafka has it. One whose report
@@ -302,53 +246,24 @@ class Worker:
         and not reported, and neither its offset nor any later one of its
         partition is committed: the next owner of the partition takes it.
         """
-        plan: list[tuple[TopicPartition, int, _Taken | None]] = []
-        for tp, records in batch.items():
-            for record in records:
-                taken = self._take_one(record)
-                if taken is not None:
-                    taken.announced = asyncio.create_task(self._announce(taken))
-                    taken.task = asyncio.create_task(
-                        self._attempt(taken), name=taken.dispatch.attempt_id
-                    )
-                plan.append((tp, record.offset, taken))
-        self._committing = asyncio.create_task(self._commit(consumer, self._committing, plan))
+        taken: list[_Taken | None] = []
+        for dispatch in dispatches:
+            one = self._take_one(dispatch)
+            if one is not None:
+                one.announced = asyncio.create_task(self._announce(one))
+                one.task = asyncio.create_task(self._attempt(one), name=dispatch.attempt_id)
+            taken.append(one)
+        return self._announced(taken)
 
-    async def _commit(
-        self,
-        consumer: AIOKafkaConsumer,
-        previous: asyncio.Task[None] | None,
-        plan: list[tuple[TopicPartition, int, _Taken | None]],
-    ) -> None:
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
-        offsets: dict[TopicPartition, int] = {}
-        given_back: set[TopicPartition] = set()
-        for tp, offset, taken in plan:
-            if tp in given_back:
-                continue
-            if taken is not None and not await self._is_announced(taken):
-                given_back.add(tp)
-                continue
-            offsets[tp] = offset + 1
-        if not offsets:
-            return
-        try:
-            await consumer.commit(offsets)
-        except Exception:
-            # The attempts run anyway; another worker may get them again after a rebalance.
-            log.warning("could not commit taken dispatches", exc_info=True)
+    async def _announced(self, taken: list[_Taken | None]) -> list[bool]:
+        """Per dispatch, whether its offset may be committed (an ignored one may)."""
+        return [one is None or await self._is_announced(one) for one in taken]
 
     @staticmethod
     async def _is_announced(taken: _Taken) -> bool:
         return taken.announced is None or await taken.announced
 
-    def _take_one(self, record: ConsumerRecord[bytes, bytes]) -> _Taken | None:
-        try:
-            dispatch = AttemptDispatch.model_validate_json(record.value or b"")
-        except ValidationError as error:
-            self._dead_letter_later(record, f"not an AttemptDispatch: {_first_error(error)}")
-            return None
+    def _take_one(self, dispatch: AttemptDispatch) -> _Taken | None:
         attempt_id = dispatch.attempt_id
         if attempt_id in self._taken:
             log.info("ignored a redelivered dispatch", extra={"attempt_id": attempt_id})
@@ -386,21 +301,6 @@ class Worker:
                 await asyncio.sleep(delays.next())
         taken.heartbeats = asyncio.create_task(self._heartbeats(dispatch))
         return True
-
-    def _dead_letter_later(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        task = asyncio.create_task(self._dead_letter(record, reason))
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
-
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        headers = {k: v.decode(errors="replace") for k, v in record.headers}
-        await self._broker.publish(
-            record.value or b"",
-            dead_letter(DISPATCH),
-            key=record.key,
-            headers={**headers, DLQ_REASON: reason, "x-contrail-worker": self.worker_id},
-        )
-        log.warning("dead-lettered a dispatch", extra={"reason": reason, "offset": record.offset})
 
     # --- one attempt ---------------------------------------------------------------------
 
@@ -440,7 +340,7 @@ class Worker:
         finally:
             await self._stop_heartbeats(taken)
             self._taken.pop(dispatch.attempt_id, None)
-            self._slot_freed.set()
+            self._dispatch.wake()
 
     async def _run_attempt(self, taken: _Taken) -> None:
         dispatch = taken.dispatch
@@ -521,7 +421,7 @@ class Worker:
             # The process has ended: its slot can take the next attempt while
             # this one's logs, outputs and report finish.
             taken.holds_slot = False
-            self._slot_freed.set()
+            self._dispatch.wake()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -649,6 +549,14 @@ class Worker:
         self._terminated[attempt_id] = None
         while len(self._terminated) > REMEMBERED_TERMINATIONS:
             self._terminated.popitem(last=False)
+
+
+def _dispatch_of(record: Record) -> AttemptDispatch:
+    """Decode a dispatch; one that isn't goes to ``contrail.dispatch.dlq`` with why."""
+    try:
+        return AttemptDispatch.model_validate_json(record.value or b"")
+    except ValidationError as error:
+        raise ValueError(f"not an AttemptDispatch: {_first_error(error)}") from None
 
 
 def _first_error(error: ValidationError) -> str:
