@@ -1,0 +1,1 @@
+"""Who is calling: principals, roles, tokens, and the one FastAPI dependency that checks them."""
