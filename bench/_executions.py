@@ -32,6 +32,7 @@ from contrail.workflow import Workflow
 from shared.events.catalogue import ExecutionPhaseChanged, TaskAttemptPhaseChanged
 from shared.events.topics import ATTEMPTS, DISPATCH, EXECUTIONS
 from shared.settings import StackSettings
+from tests.auth import auth_headers
 
 EPOCH_OFFSET = time.time() - time.perf_counter()
 """Add to a ``perf_counter`` stamp for epoch seconds (to compare with Kafka timestamps)."""
@@ -255,6 +256,7 @@ class Launches:
         self.client = httpx.AsyncClient(
             base_url=settings.gateway_url,
             timeout=30.0,
+            headers=auth_headers(),
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
 

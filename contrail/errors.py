@@ -82,6 +82,20 @@ class RemoteError(ContrailError):
         self.details: list[dict[str, Any]] = list(details or [])
 
 
+class Unauthenticated(RemoteError):
+    """401: no credential, or one the cluster does not accept (unknown, expired, revoked).
+
+    Sign in with ``contrail auth login``, or set ``CONTRAIL_TOKEN``.
+    """
+
+
+class Forbidden(RemoteError):
+    """403: the credential is valid but its grants do not allow this.
+
+    The message names the principal, the role needed and the project (and domain).
+    """
+
+
 class NotFound(RemoteError):
     """404: no such entity, project or execution."""
 

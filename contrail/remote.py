@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -30,16 +30,19 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contrail.config import resolve_token
 from contrail.errors import ArgumentError
 
 # The errors of the API's answers, also importable from here (and from ``contrail``).
 from contrail.errors import Conflict as Conflict
+from contrail.errors import Forbidden as Forbidden
 from contrail.errors import InvalidRequest as InvalidRequest
 from contrail.errors import NotFound as NotFound
 from contrail.errors import RemoteError as RemoteError
 from contrail.errors import ServerError as ServerError
 from contrail.errors import ServerUnavailable as ServerUnavailable
 from contrail.errors import TooLarge as TooLarge
+from contrail.errors import Unauthenticated as Unauthenticated
 from shared.identifiers import DEFAULT_DOMAINS, Identifier, ResourceType
 from shared.phases import ExecutionPhase
 from shared.routes import console_url
@@ -235,6 +238,48 @@ class TaskAttempt(_Answer):
         return _flatten(data, ("finished_at", "ended_at"), ("number", "attempt"))
 
 
+class Grant(_Answer):
+    """A role on a project (``*``: every project), optionally on one domain only."""
+
+    project: str
+    role: str
+    domain: str | None = None
+
+
+class Identity(_Answer):
+    """Who a credential is (``GET /auth/whoami``): a user or a service account, and its grants."""
+
+    name: str
+    kind: str = "user"
+    via: str = "token"
+    token_id: str | None = None
+    grants: list[Grant] = Field(default_factory=list)
+
+
+class TokenInfo(_Answer):
+    """A token's metadata; the secret itself is only in ``NewToken``, once."""
+
+    id: str
+    principal: str
+    name: str | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class NewToken(TokenInfo):
+    """The answer to a token's creation: ``token`` is the secret, shown this once."""
+
+    token: str
+    grants: list[Grant] = Field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"NewToken(id={self.id!r}, principal={self.principal!r}, token='********')"
+
+    __str__ = __repr__
+
+
 class NodeExecution(_Answer):
     """One node of an execution, named by its path (``n0``, ``n2/n0``, ``n1/n1a``, ``n3[0]``).
 
@@ -270,8 +315,34 @@ class NodeExecution(_Answer):
 # --- the client -----------------------------------------------------------------
 
 
+class _Bearer(httpx.Auth):
+    """``Authorization: Bearer`` on the requests to the API only.
+
+    The same client PUTs bundles to the object store's presigned URLs, which
+    must never see the token (and would refuse a second credential).
+    """
+
+    def __init__(self, token: str, api_url: str) -> None:
+        self._header = f"Bearer {token}"
+        self._api = httpx.URL(api_url)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        url, api = request.url, self._api
+        if (url.scheme, url.host, url.port) == (api.scheme, api.host, api.port) and (
+            url.path.startswith(api.path)
+        ):
+            request.headers["Authorization"] = self._header
+        yield request
+
+
 class Remote:
     """A Contrail cluster, reached at ``endpoint`` (the gateway's URL).
+
+    ``token`` is the API credential sent as ``Authorization: Bearer``; None
+    takes ``CONTRAIL_TOKEN``, else the config file's ``admin.token``
+    (``contrail auth login`` writes it), else sends none; ``""`` sends none.
+    A cluster that refuses it raises ``Unauthenticated`` (401) or
+    ``Forbidden`` (403), with the cluster's message.
 
     ``project`` and ``domain`` are the defaults of the execution calls
     (``launch``, ``run``, ``get_execution``, ...); each call may override them.
@@ -281,6 +352,7 @@ class Remote:
         self,
         endpoint: str = DEFAULT_ENDPOINT,
         *,
+        token: str | None = None,
         project: str = DEFAULT_PROJECT,
         domain: str = DEFAULT_DOMAIN,
         timeout: float = 30.0,
@@ -290,7 +362,9 @@ class Remote:
         self.endpoint = endpoint.rstrip("/")
         self.project = project
         self.domain = domain
+        token = resolve_token() if token is None else token
         self._client = httpx.Client(
+            auth=_Bearer(token, self.endpoint + API_PREFIX) if token else None,
             base_url=self.endpoint + API_PREFIX,
             timeout=timeout,
             limits=httpx.Limits(
@@ -878,6 +952,90 @@ class Remote:
         answer: dict[str, Any] = self._request("POST", f"/deliveries/{delivery_id}/retry")
         return answer
 
+    # --- access control (the registry's auth API) ------------------------------------
+
+    def whoami(self) -> Identity:
+        """Who this client's token is, with its grants; ``Unauthenticated`` when refused."""
+        return self._parse(Identity, self._request("GET", "/auth/whoami"))
+
+    def create_token(
+        self,
+        project: str,
+        role: str,
+        *,
+        domain: str | None = None,
+        principal: str | None = None,
+        name: str | None = None,
+        expires_in_seconds: int | None = None,
+    ) -> NewToken:
+        """A new token granting ``role`` on ``project`` (``*``: every project).
+
+        Without ``principal``, for a new service account of its own; with one, for
+        that principal (a user, created if missing), which also gets the grant.
+        The answer holds the secret: the cluster keeps only its hash.
+        """
+        body: dict[str, Any] = {"project": project, "role": role}
+        optional = {
+            "domain": domain,
+            "principal": principal,
+            "name": name,
+            "expires_in_seconds": expires_in_seconds,
+        }
+        body.update({key: value for key, value in optional.items() if value is not None})
+        return self._parse(NewToken, self._request("POST", "/auth/tokens", json=body))
+
+    def list_tokens(self, *, principal: str | None = None) -> list[TokenInfo]:
+        """The tokens this client may see (metadata only), every page."""
+        params = {"principal": principal} if principal else {}
+        return [self._parse(TokenInfo, item) for item in self._pages("/auth/tokens", params)]
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        """Revoke a token: every service refuses it within seconds. ``NotFound``."""
+        return self._parse(TokenInfo, self._request("DELETE", f"/auth/tokens/{token_id}"))
+
+    def list_grants(self, *, principal: str | None = None) -> list[dict[str, Any]]:
+        """The grants this client may see, as ``{principal, project, domain, role}``."""
+        params = {"principal": principal} if principal else {}
+        return self._pages("/auth/grants", params)
+
+    def create_grant(
+        self, principal: str, project: str, role: str, *, domain: str | None = None
+    ) -> dict[str, Any]:
+        """Grant ``role`` on ``project`` (and ``domain``) to ``principal``."""
+        body = {"principal": principal, "project": project, "role": role, "domain": domain}
+        answer: dict[str, Any] = self._request("POST", "/auth/grants", json=body)
+        return answer
+
+    def delete_grant(
+        self, principal: str, project: str, role: str, *, domain: str | None = None
+    ) -> dict[str, Any]:
+        """Take a grant back; ``NotFound`` when the principal does not hold it."""
+        body = {"principal": principal, "project": project, "role": role, "domain": domain}
+        answer: dict[str, Any] = self._request("DELETE", "/auth/grants", json=body) or {}
+        return answer
+
+    def audit(
+        self,
+        *,
+        project: str | None = None,
+        action: str | None = None,
+        principal: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Audit log entries (who did what, when), newest first, up to ``limit``."""
+        params = {
+            key: value
+            for key, value in {
+                "project": project,
+                "action": action,
+                "principal": principal,
+                "since": since.isoformat() if since is not None else None,
+            }.items()
+            if value
+        }
+        return self._pages("/audit", params, limit)
+
     # --- usage (the metrics service's accounting) ------------------------------------
 
     def usage(self, what: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -956,6 +1114,8 @@ class Remote:
             message = f"{where}: {message}" if message else where
         kinds: dict[int, type[RemoteError]] = {
             400: InvalidRequest,
+            401: Unauthenticated,
+            403: Forbidden,
             404: NotFound,
             409: Conflict,
             413: TooLarge,
@@ -980,6 +1140,21 @@ class Remote:
             page = answer.get("items", []) if isinstance(answer, dict) else []
             items.extend(page)
             token = answer.get("next_token") if isinstance(answer, dict) else None
+            if not token or not page or (limit is not None and len(items) >= limit):
+                return items if limit is None else items[:limit]
+
+    def _pages(
+        self, path: str, params: dict[str, str], limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item of a list paged by ``page_token``/``next_page_token`` (up to ``limit``)."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query = {**params, **({"page_token": token} if token else {})}
+            answer = self._request("GET", path, params=query)
+            page = answer.get("items", []) if isinstance(answer, dict) else []
+            items.extend(page)
+            token = answer.get("next_page_token") if isinstance(answer, dict) else None
             if not token or not page or (limit is not None and len(items) >= limit):
                 return items if limit is None else items[:limit]
 

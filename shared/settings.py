@@ -434,6 +434,9 @@ class StackSettings(InfraSettings):
     """How long ``contrail demo up`` waits for each component to be ready."""
     worker_concurrency: int = 4
     """Attempts the stack's worker runs at once."""
+    auth_enabled: bool = False
+    """Whether the stack's services require a credential (handed to them as
+    CONTRAIL_AUTH_ENABLED); `demo up` makes the tokens and signs the CLI in either way."""
 
     def service_settings(self) -> dict[str, ServiceSettings]:
         return {name: cls() for name, cls in SERVICE_SETTINGS.items()}

@@ -7,6 +7,9 @@
 - ``docker``: Kafka, PostgreSQL and MinIO in testcontainers (needs a Docker
   engine), with the services, gateway and worker as local processes;
 - ``external``: services already running, named by the ``CONTRAIL_*`` variables.
+
+The session exports the stack's admin token as ``CONTRAIL_TOKEN`` (``tests.auth``),
+so that the CLI's subprocesses and ``Remote()`` carry it as a user's would.
 """
 
 from __future__ import annotations
@@ -17,10 +20,20 @@ from collections.abc import Iterator
 import pytest
 
 from shared.settings import StackSettings
+from tests.auth import admin_token
 
 
 def _stack_mode() -> str:
     return os.environ.get("CONTRAIL_TEST_STACK", "local").lower()
+
+
+def _export_token() -> None:
+    token = admin_token()
+    if token:
+        os.environ["CONTRAIL_TOKEN"] = token
+
+
+_export_token()  # a stack that is up already: before any test module spawns a CLI
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +47,7 @@ def stack() -> Iterator[StackSettings]:
         from tests.infra_docker import docker_stack
 
         with docker_stack() as settings:
+            _export_token()
             yield settings
         return
     if mode != "local":
@@ -46,6 +60,7 @@ def stack() -> Iterator[StackSettings]:
     started_here = not local.running()
     if not local.is_healthy():
         local.up(progress=False)
+    _export_token()  # a stack brought up just now has made its token
     yield local.settings
     if started_here and not os.environ.get("CONTRAIL_TEST_KEEP_STACK"):
         local.down()

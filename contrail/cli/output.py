@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from contrail.errors import ContrailError
+from shared.sealing import mask_sealed
 
 
 def _width(stream: TextIO) -> int | None:
@@ -54,7 +55,9 @@ class OutputFormat(StrEnum):
 
 
 def render_document(data: Any, fmt: OutputFormat) -> str:
-    """``data`` (JSON-compatible) as JSON or YAML text, ending with a newline."""
+    """``data`` (JSON-compatible) as JSON or YAML text, ending with a newline; sealed
+    secrets (a launch plan's webhook URLs, routing keys) shown as ``****``."""
+    data = mask_sealed(data)
     if fmt is OutputFormat.YAML:
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
@@ -151,8 +154,13 @@ def format_detail(detail: dict[str, Any]) -> str:
 
 def describe_error(exc: BaseException) -> tuple[str, list[str]]:
     """The headline of an error and its detail lines."""
-    from contrail.remote import Conflict, RemoteError
+    from contrail.remote import Conflict, Forbidden, RemoteError, Unauthenticated
 
+    if isinstance(exc, Unauthenticated):
+        why = exc.message.rstrip(".") or "the cluster refused the credential"
+        return f"not signed in ({why}): run `contrail auth login`, or set CONTRAIL_TOKEN", []
+    if isinstance(exc, Forbidden):
+        return f"forbidden: {exc.message or 'the token does not allow this'}", []
     if isinstance(exc, RemoteError):
         headline = exc.message
         if exc.code and exc.code not in headline and exc.status:

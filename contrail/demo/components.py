@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from contrail.demo import install, probes, processes
+from contrail.demo.credentials import service_token_env
 from contrail.demo.errors import StackError
 from contrail.demo.layout import Layout, split_host_port
 from contrail.demo.pidfiles import PidFiles
@@ -524,6 +525,7 @@ class Service(ProcessComponent):
         return {
             **os.environ,
             **settings_env(self.settings, self.layout.home, self.layout.cache),
+            **service_token_env(self.name, self.layout),
             f"CONTRAIL_{self.name.upper()}_PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -22,8 +23,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from contrail.demo.credentials import ADMIN, read_token
 from contrail.demo.errors import StackError
-from contrail.demo.layout import find_repo_root
+from contrail.demo.layout import Layout, find_repo_root
 from shared.events.tail import EventTail
 from shared.events.topics import EXECUTIONS
 from shared.settings import StackSettings
@@ -76,10 +78,11 @@ def run_example(settings: StackSettings, console: Console, name: str = "union") 
     from contrail.remote import Remote
 
     root = find_repo_root(Path(__file__).resolve()) / "examples"
+    admin = read_token(Layout.of(settings), ADMIN)  # the stack's own, whatever the CLI's config
     console.print(f"\n[bold]Registering[/] {root / 'workflows'}")
     registered = subprocess.run(
         [sys.executable, "-m", "contrail.cli.main", "register", str(root / "workflows")],
-        env=None,
+        env={**os.environ, "CONTRAIL_TOKEN": admin} if admin else None,
         check=False,
     )
     if registered.returncode != 0:
@@ -92,7 +95,7 @@ def run_example(settings: StackSettings, console: Console, name: str = "union") 
     if collector.failure is not None:
         raise StackError(f"cannot read {EXECUTIONS} from Kafka: {collector.failure}")
 
-    remote = Remote(settings.gateway_url)
+    remote = Remote(settings.gateway_url, token=admin)
     execution = remote.launch(launch_plan=EXAMPLE_WORKFLOW, inputs={"name": name})
     key = f"{execution.project}/{execution.domain}/{execution.name}"
     console.print(

@@ -4,6 +4,9 @@
 (after a crash too), and waits for each group to be healthy before the next:
 
     postgres -> kafka -> minio and mailpit -> gateway -> the four services and a worker
+
+Before the services, the registry's bootstrap makes the stack's API tokens
+(``credentials``); after them, the admin token signs the CLI in.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from rich.console import Console
 
 from contrail.config import DEFAULT_PROJECT
-from contrail.demo import report
+from contrail.demo import credentials, report
 from contrail.demo.components import (
     Component,
     ComponentStatus,
@@ -80,10 +83,11 @@ class Stack:
             [Kafka(*args)],
             [Minio(*args), Mailpit(*args)],
         ]
+        self._service_group: list[Component] = [*self.services, Worker(*args)]
         self.groups: list[list[Component]] = [
             *(infra if infrastructure else []),
             [Gateway(*args, service_ports=ports)],
-            [*self.services, Worker(*args)],
+            self._service_group,
         ]
 
     @property
@@ -114,14 +118,37 @@ class Stack:
             self._check_ports(not_running)
             self._prepare(not_running, progress)
             for group in self.groups:
+                if group is self._service_group:
+                    self._bootstrap_credentials(progress)
                 self._bring_up(group, progress)
             self._create_default_project()
+            signed_in = credentials.sign_in_cli(self.layout, self.settings.gateway_url)
         if progress:
             seconds = time.monotonic() - began
             self.console.print(f"\n[bold green]Contrail is up[/] in {seconds:.1f}s\n")
             self.console.print(
                 report.urls_table(
                     self.settings, [(s.name, s.url) for s in self.services], self.layout.home
+                )
+            )
+            auth = "on" if self.settings.auth_enabled else "off (CONTRAIL_AUTH_ENABLED=false)"
+            self.console.print(f"\n{signed_in}; access control is {auth}")
+
+    def _bootstrap_credentials(self, progress: bool) -> None:
+        """The stack's tokens, made or checked by the registry's bootstrap before services start."""
+        if not credentials.bootstrap_available():
+            return  # a checkout from before access control
+        began = time.monotonic()
+        registry = next(s for s in self.services if s.name == "registry")
+        made = credentials.bootstrap(self.layout, registry.env())
+        if progress:
+            what = f"new tokens for {', '.join(made)}" if made else "tokens kept"
+            self.console.print(
+                report.progress_line(
+                    "auth",
+                    "ready",
+                    f"{what} in {credentials.secrets_dir(self.layout)}",
+                    time.monotonic() - began,
                 )
             )
 
@@ -132,8 +159,9 @@ class Stack:
         """
         from contrail.remote import Remote, RemoteError
 
+        admin = credentials.read_token(self.layout, credentials.ADMIN)
         try:
-            with Remote(self.settings.gateway_url) as remote:
+            with Remote(self.settings.gateway_url, token=admin) as remote:
                 remote.create_project(DEFAULT_PROJECT)
         except RemoteError as exc:
             raise StackError(f"cannot create the project {DEFAULT_PROJECT}: {exc}") from exc

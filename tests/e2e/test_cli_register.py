@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from shared.settings import StackSettings
+from tests.auth import auth_headers
 
 pytestmark = pytest.mark.integration
 
@@ -188,7 +189,10 @@ def test_the_uploaded_bundle_holds_the_sources(
     tasks = _json(run("get", "tasks", "--project", registered.project, "-o", "json"))
     uri = next(t["spec"]["code"]["bundle"] for t in tasks if t["spec"].get("code"))
     url = httpx.get(
-        f"{stack.gateway_url}/api/v1/data_proxy/download", params={"uri": uri}, timeout=10
+        f"{stack.gateway_url}/api/v1/data_proxy/download",
+        params={"uri": uri},
+        timeout=10,
+        headers=auth_headers(),
     ).json()["url"]
     content = httpx.get(url, timeout=10).content
     with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as tar:

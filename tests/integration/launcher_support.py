@@ -35,6 +35,7 @@ from shared.specs import (
     Variable,
     WorkflowSpec,
 )
+from tests.auth import auth_headers
 from tests.eventually import eventually_async
 from tests.integration.registry_support import Registry, launch_plan, task_node, task_spec
 
@@ -324,7 +325,9 @@ class Launcher:
 
 @asynccontextmanager
 async def open_launcher(stack: StackSettings) -> AsyncIterator[Launcher]:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=30, headers=auth_headers()
+    ) as client:
         yield Launcher(client)
 
 

@@ -33,6 +33,7 @@ from shared.events.envelope import CloudEvent, source_of
 from shared.identifiers import ExecutionIdentifier, Identifier, ResourceType
 from shared.phases import ExecutionPhase
 from shared.settings import StackSettings
+from tests.auth import auth_headers, service_token
 from tests.eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +148,8 @@ class NotifierProcess:
             "CONTRAIL_NOTIFIER_GROUP": f"test-notifier-{name}",
             "CONTRAIL_NOTIFIER_EXECUTIONS_TOPIC": topic,
             "CONTRAIL_NOTIFIER_SEND_INTERVAL_SECONDS": "0.1",
+            # the stack's notifier account, for its calls to the registry
+            **({"CONTRAIL_SERVICE_TOKEN": token} if (token := service_token("notifier")) else {}),
             **env,
         }
         self.log = log
@@ -191,7 +194,7 @@ class NotifierProcess:
                 self.process.wait(10)
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
+        return httpx.Client(base_url=self.url, timeout=10, headers=auth_headers())
 
 
 def failure_event(

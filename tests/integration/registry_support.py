@@ -32,6 +32,7 @@ from shared.specs import (
     Variable,
     WorkflowSpec,
 )
+from tests.auth import auth_headers
 
 KIND_PATHS = {
     ResourceType.TASK: "tasks",
@@ -144,7 +145,9 @@ class Registry:
 
 @asynccontextmanager
 async def open_registry(stack: StackSettings) -> AsyncIterator[Registry]:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=30, headers=auth_headers()
+    ) as client:
         yield Registry(client)
 
 

@@ -15,6 +15,7 @@ from shared.identifiers import ResourceType
 from shared.literals import INT, STR, ListType
 from shared.settings import StackSettings
 from shared.specs import InputBinding, Parameter, TypedInterface, WorkflowSpec
+from tests.auth import auth_headers
 from tests.integration.launcher_support import code_task, open_launcher
 from tests.integration.registry_support import (
     launch_plan,
@@ -162,7 +163,9 @@ async def test_the_launcher_answers_each_error_with_its_status(stack: StackSetti
 async def test_every_service_answers_an_unknown_route_with_the_one_body(
     stack: StackSettings, service: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=30, headers=auth_headers()
+    ) as client:
         response = await client.get(f"/api/v1/{service}/api/v1/no/such/route")
 
     assert response.status_code == 404

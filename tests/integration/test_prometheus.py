@@ -17,6 +17,7 @@ from shared.settings import (
     ServiceSettings,
     StackSettings,
 )
+from tests.auth import auth_headers
 from tests.eventually import eventually_async
 from tests.integration.launcher_support import open_launcher
 from tests.integration.registry_support import new_project, open_registry
@@ -43,7 +44,7 @@ async def test_a_service_exposes_its_counters_and_latencies(
     stack: StackSettings, service: str
 ) -> None:
     settings = SERVICES[service]
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=auth_headers()) as client:
         ping = await client.get(f"{stack.gateway_url}/api/v1/{service}/openapi.json")
         assert ping.status_code == 200
 
@@ -63,7 +64,7 @@ async def test_a_service_exposes_its_counters_and_latencies(
 
 async def test_the_metrics_service_counts_the_events_it_applies(stack: StackSettings) -> None:
     url = f"http://127.0.0.1:{MetricsSettings().port}/metrics"
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=auth_headers()) as client:
         before = _value((await client.get(url)).text, "contrail_metrics_events_applied_total")
         project = new_project()
         async with open_registry(stack) as registry:

@@ -31,6 +31,7 @@ from shared.specs import (
     WorkflowSpec,
     canonical_json,
 )
+from tests.auth import auth_headers
 from tests.integration.conftest import Consume, Record
 from tests.integration.registry_support import (
     Registry,
@@ -606,7 +607,9 @@ async def test_registry_events_reach_kafka_keyed_by_name(
 async def test_the_openapi_document_is_served_through_the_gateway(
     stack: StackSettings,
 ) -> None:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=10, headers=auth_headers()
+    ) as client:
         response = await client.get("/api/v1/registry/openapi.json")
 
     assert response.status_code == 200

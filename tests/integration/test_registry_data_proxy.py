@@ -12,6 +12,7 @@ import pytest
 
 from shared.s3 import ObjectStore
 from shared.settings import RegistrySettings, StackSettings
+from tests.auth import auth_headers
 from tests.integration.registry_support import new_project
 
 pytestmark = pytest.mark.integration
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def client(stack: StackSettings) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=30, headers=auth_headers()
+    ) as client:
         yield client
 
 

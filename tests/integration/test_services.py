@@ -15,6 +15,7 @@ import pytest
 
 from shared.events.topics import DISPATCH, dead_letter
 from shared.settings import SERVICE_NAMES, StackSettings
+from tests.auth import auth_headers
 from tests.eventually import eventually
 from tests.integration.conftest import Consume
 
@@ -32,7 +33,9 @@ def test_every_service_is_ready_through_the_gateway(stack: StackSettings, servic
 
 
 def test_the_gateway_answers_unknown_paths_with_a_json_404(stack: StackSettings) -> None:
-    response = httpx.get(f"{stack.gateway_url}/api/v1/no_such_thing", timeout=10)
+    response = httpx.get(
+        f"{stack.gateway_url}/api/v1/no_such_thing", timeout=10, headers=auth_headers()
+    )
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"

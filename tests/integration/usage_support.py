@@ -30,6 +30,7 @@ from shared.specs import (
     Variable,
     WorkflowSpec,
 )
+from tests.auth import auth_headers
 from tests.eventually import eventually_async
 from tests.integration.launcher_support import Launcher, code_task, one_task_workflow
 from tests.integration.registry_support import Registry, launch_plan
@@ -256,4 +257,4 @@ class Usage:
 
 
 def open_usage(stack: StackSettings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=stack.gateway_url, timeout=30)
+    return httpx.AsyncClient(base_url=stack.gateway_url, timeout=30, headers=auth_headers())

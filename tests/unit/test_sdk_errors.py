@@ -93,7 +93,15 @@ def test_errors_that_were_builtin_errors_still_are(name: str, builtin: type[Exce
 def test_the_remote_errors_are_the_ones_of_contrail_remote() -> None:
     from contrail import remote
 
-    for name in ("RemoteError", "NotFound", "Conflict", "InvalidRequest", "TooLarge"):
+    for name in (
+        "RemoteError",
+        "NotFound",
+        "Conflict",
+        "InvalidRequest",
+        "TooLarge",
+        "Unauthenticated",
+        "Forbidden",
+    ):
         assert getattr(remote, name) is getattr(contrail, name)
 
 
