@@ -156,6 +156,9 @@ class RegistrySettings(ServiceSettings):
     """The largest task spec accepted (bytes, as JSON): it travels in every dispatch."""
     max_bundle_bytes: int = 256 * 1024 * 1024
     """The largest code bundle the data proxy accepts (bytes)."""
+    secrets_key: SecretStr | None = None
+    """Fernet keys, comma-separated, that seal launch plans' notification secrets (the first
+    seals, every one opens; the notifier needs the same). Unset: such launch plans are refused."""
 
 
 class LauncherSettings(ServiceSettings):
@@ -246,6 +249,8 @@ class NotifierSettings(ServiceSettings):
     """PagerDuty's Events v2 endpoint (https://events.eu.pagerduty.com/v2/enqueue in the EU)."""
     webhook_secret: SecretStr = SecretStr("contrail-webhook-secret")
     """The HMAC-SHA256 key that signs webhook bodies (X-Contrail-Signature)."""
+    secrets_key: SecretStr | None = None
+    """The registry's CONTRAIL_SECRETS_KEY: opens launch plans' sealed notification secrets."""
     webhook_allowed_hosts: list[str] = [
         "127.0.0.1",
         "localhost",

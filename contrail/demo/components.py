@@ -27,6 +27,7 @@ from contrail.demo.errors import StackError
 from contrail.demo.layout import Layout, split_host_port
 from contrail.demo.pidfiles import PidFiles
 from contrail.demo.render import kafka_properties, new_cluster_id, nginx_conf
+from contrail.demo.secrets_key import secrets_key_env
 from shared.routes import API_PREFIX, SERVICE_ROUTES, service_prefix
 from shared.settings import StackSettings
 
@@ -525,6 +526,7 @@ class Service(ProcessComponent):
         return {
             **os.environ,
             **settings_env(self.settings, self.layout.home, self.layout.cache),
+            **secrets_key_env(self.name, self.layout),
             **service_token_env(self.name, self.layout),
             f"CONTRAIL_{self.name.upper()}_PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",

@@ -36,6 +36,7 @@ EXPECTED_SECRETS = {
     "smtp_password",
     "slack_bot_token",
     "webhook_secret",
+    "service_token",
 }
 
 

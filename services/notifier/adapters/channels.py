@@ -22,7 +22,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import make_msgid
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -32,6 +32,7 @@ import apprise.plugins.email.base as _apprise_email
 import apprise.plugins.pagerduty as _apprise_pagerduty
 
 from services.notifier.service_layer.ports import Outgoing, SendFailed, SendRefused
+from shared.sealing import SealingError, SecretBox, is_sealed, open_value
 from shared.settings import NotifierSettings
 from shared.specs import ChannelKind
 
@@ -72,7 +73,11 @@ class AppriseChannels:
 
     settings: NotifierSettings
 
+    def __post_init__(self) -> None:
+        self._box = SecretBox.from_setting(self.settings.secrets_key)
+
     async def send(self, message: Outgoing) -> None:
+        message = self._opened(message)
         self._check_host(message)
         send = self._plugin_call(message)
         context = contextvars.copy_context()
@@ -82,6 +87,15 @@ class AppriseChannels:
         )
         if not ok:
             raise SendFailed(f"{message.channel.value}: the receiver did not accept the message")
+
+    def _opened(self, message: Outgoing) -> Outgoing:
+        """A launch plan's sealed destination, opened just for the send (never stored)."""
+        if not is_sealed(message.target):
+            return message
+        try:
+            return replace(message, target=open_value(self._box, message.target))
+        except SealingError as exc:
+            raise SendRefused(f"{message.channel.value}: {exc}") from None
 
     def _check_host(self, message: Outgoing) -> None:
         """A launch plan's webhook, Slack or Teams URL, too, may only reach an allowed host."""

@@ -28,6 +28,7 @@ from services.notifier.domain.templates import SAMPLE_SUBJECT, TemplateInvalid, 
 from services.notifier.service_layer.unit_of_work import DeliveryFilter, NewDelivery
 from shared.db.paging import decode_token, page_of
 from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.sealing import MASK, is_sealed
 from shared.specs import ChannelKind
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+|[^@\s]+@localhost")
@@ -172,6 +173,8 @@ _SECRET_PATH = re.compile(r"^(https?://[^/]+)(/.*)?$")
 
 def redact_target(kind: str, target: str) -> str:
     """A destination as the API and logs show it: no token, no secret part of a URL."""
+    if is_sealed(target):
+        return MASK  # a launch plan's secret, sealed by the registry
     if kind == ChannelKind.EMAIL.value:
         return target
     if kind == ChannelKind.PAGERDUTY.value:

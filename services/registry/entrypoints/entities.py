@@ -45,6 +45,7 @@ from shared.db.paging import Page as StoredPage
 from shared.documents import Document
 from shared.events.catalogue import LaunchPlanState
 from shared.identifiers import Identifier, ResourceType
+from shared.sealing import SecretBox
 from shared.settings import RegistrySettings
 
 PATHS: dict[ResourceType, str] = {
@@ -344,7 +345,8 @@ async def register_launch_plan(
     document = await _document(request, settings)
     identifier, body = _checked_body(ResourceType.LAUNCH_PLAN, document)
     spec = validated(LaunchPlanRegistration, body).spec
-    return _registered(await registration.register_launch_plan(uows, identifier, spec))
+    box = SecretBox.from_setting(settings.secrets_key)  # seals the notifications' secrets
+    return _registered(await registration.register_launch_plan(uows, identifier, spec, box))
 
 
 @launch_plans.get(

@@ -5,6 +5,11 @@ project when needed) and writes its events to the outbox. An identical spec
 under a registered identifier changes nothing; a different one is a conflict
 that says what differs. Workflows are compiled against what they reference
 before anything is written, so a failure stores nothing.
+
+A launch plan's notification secrets (webhook URLs, routing keys) are stored
+sealed (``shared.sealing``): its stored spec and digest hold only ciphertext.
+Re-registering the same plaintext is still "unchanged" (the stored spec is
+opened and compared), and a conflict shows secrets as ``****``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,16 @@ from services.registry.service_layer.events import registered
 from services.registry.service_layer.projects import check_domain, ensure_project
 from services.registry.service_layer.unit_of_work import RegistryUnitOfWork, RegistryUoWFactory
 from shared.identifiers import Identifier, ResourceType
+from shared.sealing import (
+    SealingError,
+    SecretBox,
+    has_secrets,
+    mask_launch_plan,
+    mask_values,
+    open_launch_plan,
+    seal_launch_plan,
+    secret_values,
+)
 from shared.specs import (
     LaunchPlanSpec,
     TaskSpec,
@@ -55,6 +70,9 @@ class _Submitted:
     spec: BaseModel
     spec_bytes: bytes
     digest: str
+    # A launch plan whose secrets are sealed in ``spec_bytes``: its plaintext, to compare.
+    plain: LaunchPlanSpec | None = None
+    box: SecretBox | None = None
 
     @classmethod
     def of(
@@ -106,10 +124,32 @@ async def register_workflow(
 
 
 async def register_launch_plan(
-    uow_factory: RegistryUoWFactory, identifier: Identifier, spec: LaunchPlanSpec
+    uow_factory: RegistryUoWFactory,
+    identifier: Identifier,
+    spec: LaunchPlanSpec,
+    box: SecretBox | None = None,
 ) -> Registration:
-    """Check ``spec`` against its (registered) workflow's interface, then store it, inactive."""
+    """Check ``spec`` against its (registered) workflow's interface, then store it, inactive,
+    its notification secrets sealed with ``box``.
+
+    Raises:
+        InvalidRequest: the spec has secrets and there is no ``box``, or it carries a sealed
+            value that ``box`` does not open.
+    """
+    spec = _opened(spec, box)
     submitted = _Submitted.of(identifier, spec)
+    if has_secrets(spec):
+        if box is None:
+            message = (
+                "this launch plan's notifications carry secrets (webhook URLs, routing keys) "
+                "and the registry has no CONTRAIL_SECRETS_KEY to store them sealed"
+            )
+            raise InvalidRequest(message, [{"field": "spec.notifications", "message": message}])
+        sealed = seal_launch_plan(spec, box)
+        spec_bytes = canonical_json(sealed)
+        submitted = _Submitted(
+            identifier, sealed, spec_bytes, hashlib.sha256(spec_bytes).hexdigest(), spec, box
+        )
     if spec.workflow.resource_type is not ResourceType.WORKFLOW:
         message = f"a launch plan launches a workflow, not a {spec.workflow.resource_type.value}"
         raise InvalidRequest(
@@ -131,6 +171,17 @@ async def register_launch_plan(
         raise _rejected(f"launch plan {identifier.name!r} does not fit its workflow", errors)
     entity = NewEntity(identifier, submitted.digest, submitted.spec_bytes, workflow_id=workflow.id)
     return await _store(uow_factory, submitted, entity)
+
+
+def _opened(spec: LaunchPlanSpec, box: SecretBox | None) -> LaunchPlanSpec:
+    """``spec`` with any sealed value it was sent with (a spec read back from the API) opened."""
+    try:
+        return open_launch_plan(spec, box)
+    except SealingError as exc:
+        message = f"{exc}: send the notification's plaintext"
+        raise InvalidRequest(
+            message, [{"field": "spec.notifications", "message": message}]
+        ) from None
 
 
 def _rejected(message: str, errors: list[CompileError]) -> CompileRejected:
@@ -156,7 +207,27 @@ def _same_or_conflict(existing: StoredEntity, submitted: _Submitted) -> Registra
         return Registration(existing.identifier, existing.digest, created=False)
     assert existing.spec_bytes is not None
     registered_spec: dict[str, Any] = json.loads(existing.spec_bytes)
-    differences = spec_differences(registered_spec, submitted.spec.model_dump(mode="json"))
+    submitted_spec: dict[str, Any] = submitted.spec.model_dump(mode="json")
+    if existing.identifier.resource_type is ResourceType.LAUNCH_PLAN:
+        registered_plan = LaunchPlanSpec.model_validate(registered_spec)
+        plain = submitted.plain or LaunchPlanSpec.model_validate(submitted_spec)
+        try:
+            registered_plain = open_launch_plan(registered_plan, submitted.box)
+        except SealingError:
+            registered_plain = None  # sealed under a key no longer given: not the same
+        if registered_plain is not None and canonical_json(registered_plain) == canonical_json(
+            plain
+        ):
+            return Registration(existing.identifier, existing.digest, created=False)
+        # The differences name the secrets that changed, never their values.
+        compared = registered_plain or mask_launch_plan(registered_plan)
+        secrets = secret_values(compared) | secret_values(plain)
+        differences = mask_values(
+            spec_differences(compared.model_dump(mode="json"), plain.model_dump(mode="json")),
+            secrets,
+        )
+    else:
+        differences = spec_differences(registered_spec, submitted_spec)
     kind = existing.identifier.resource_type.value.replace("_", " ")
     raise Conflict(
         f"{kind} {existing.identifier.urn} is registered with a different spec "
