@@ -26,6 +26,8 @@ class ServiceError(Exception):
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "error"
+    headers: ClassVar[dict[str, str] | None] = None
+    """Headers the answer carries (``WWW-Authenticate`` on a 401)."""
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)

@@ -128,6 +128,21 @@ class ServiceSettings(InfraSettings):
     """The level of the JSON logs."""
     shutdown_grace_seconds: float = 10.0
     """On SIGTERM, how long requests and handlers may finish."""
+    auth_enabled: bool = False
+    """Whether requests must carry a credential (off: everyone is an all-powerful anonymous)."""
+    auth_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a checked credential is trusted without asking again: "
+        "a revoked token stops working within this time on every service.",
+    )
+    service_token: SecretStr | None = None
+    """This service's own API token, sent on its calls to the other services (never logged)."""
+    registry_url: str | None = Field(
+        default=None,
+        description="The registry's base URL (entities, and who a credential is); the "
+        "gateway's when unset.",
+    )
 
     def model_post_init(self, __context: object) -> None:
         if self.port == 0:
@@ -137,6 +152,10 @@ class ServiceSettings(InfraSettings):
     def schema_name(self) -> str:
         """The PostgreSQL schema this service owns."""
         return self.service_name
+
+    @property
+    def registry_base_url(self) -> str:
+        return self.registry_url or self.gateway_url
 
 
 def _port_field(service: str) -> int:
@@ -156,6 +175,16 @@ class RegistrySettings(ServiceSettings):
     """The largest task spec accepted (bytes, as JSON): it travels in every dispatch."""
     max_bundle_bytes: int = 256 * 1024 * 1024
     """The largest code bundle the data proxy accepts (bytes)."""
+    oidc_issuer: str | None = None
+    """The OIDC issuer whose JWTs are accepted as bearer credentials (none: API tokens only)."""
+    oidc_audience: str | None = None
+    """The audience (``aud``) those JWTs must name (required with an issuer)."""
+    oidc_jwks_url: str | None = None
+    """The issuer's JWKS; unset: its discovery document's, else <issuer>/.well-known/jwks.json."""
+    oidc_roles_claim: str = "contrail_roles"
+    """The claim listing grants: project[/domain]:role, e.g. flytesnacks:launcher, *:admin."""
+    oidc_name_claim: str = "sub"
+    """The claim naming the principal (e.g. email); sub when the claim is absent."""
     secrets_key: SecretStr | None = None
     """Fernet keys, comma-separated, that seal launch plans' notification secrets (the first
     seals, every one opens; the notifier needs the same). Unset: such launch plans are refused."""
@@ -178,9 +207,6 @@ class LauncherSettings(ServiceSettings):
         default=24.0,
         gt=0,
         description="How long the engine remembers the ids of the reports it applied.",
-    )
-    registry_url: str | None = Field(
-        default=None, description="The registry's base URL; the gateway's when unset."
     )
     console_url: str | None = Field(
         default=None, description="The console's base URL for execution links; the gateway's."
@@ -215,10 +241,6 @@ class LauncherSettings(ServiceSettings):
     scheduler_catch_up_limit: int = Field(
         default=100, ge=1, description="With catch-up all: the most ticks fired per round."
     )
-
-    @property
-    def registry_base_url(self) -> str:
-        return self.registry_url or self.gateway_url
 
     @property
     def console_base_url(self) -> str:
@@ -294,9 +316,6 @@ class NotifierSettings(ServiceSettings):
     notifier_lease_seconds: float = Field(
         default=60.0, gt=0, description="A claimed delivery not recorded by then is sent again."
     )
-    registry_url: str | None = Field(
-        default=None, description="The registry's base URL; the gateway's when unset."
-    )
     console_url: str | None = Field(
         default=None, description="The console's base URL for execution links; the gateway's."
     )
@@ -304,10 +323,6 @@ class NotifierSettings(ServiceSettings):
     @property
     def schema_name(self) -> str:
         return self.notifier_schema
-
-    @property
-    def registry_base_url(self) -> str:
-        return self.registry_url or self.gateway_url
 
     @property
     def console_base_url(self) -> str:

@@ -18,6 +18,7 @@ from services.launcher.domain import MachineSettings
 from services.launcher.service_layer.engine import Engine
 from services.launcher.service_layer.launch import Launcher
 from services.launcher.service_layer.unit_of_work import LauncherUoWFactory
+from shared.auth.service_token import service_headers
 from shared.s3 import ObjectStore
 from shared.service.app import ServiceRuntime
 from shared.settings import LauncherSettings
@@ -89,5 +90,5 @@ def bootstrap(
         caches = ExecutionCaches()
         uow_factory = postgres_uow_factory(runtime.pool, caches)
     if registry is None:
-        registry = RegistryClient(settings.registry_base_url)
+        registry = RegistryClient(settings.registry_base_url, headers=service_headers(settings))
     return LauncherServices(settings, uow_factory, registry, runtime=runtime, caches=caches)

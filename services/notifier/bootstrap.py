@@ -16,6 +16,7 @@ from services.notifier.adapters.unit_of_work import postgres_uow_factory
 from services.notifier.service_layer.notify import Notifier
 from services.notifier.service_layer.ports import Channels, LaunchPlans
 from services.notifier.service_layer.unit_of_work import NotifierUoWFactory
+from shared.auth.service_token import service_headers
 from shared.retry import Backoff
 from shared.service.app import ServiceRuntime
 from shared.settings import NotifierSettings
@@ -46,7 +47,9 @@ def bootstrap(
         if runtime is None:
             raise ValueError("bootstrap needs a runtime or a unit of work factory")
         uow_factory = postgres_uow_factory(runtime.pool)
-    launch_plans = launch_plans or RegistryLaunchPlans(settings.registry_base_url)
+    launch_plans = launch_plans or RegistryLaunchPlans(
+        settings.registry_base_url, headers=service_headers(settings)
+    )
     channels = channels or AppriseChannels(settings)
     notifier = Notifier(
         uow_factory,

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from shared.auth.dependency import AUTH_RESPONSES, authenticate
 from shared.db import apply_migrations, create_pool
 from shared.db.migrations import service_migrations
 from shared.kafka import create_broker, ensure_topics
@@ -182,7 +183,8 @@ def create_service_app(
         return Response(body, media_type=content_type)
 
     for router in routers:
-        app.include_router(router)
+        # Every route but /healthz, /readyz and /metrics needs a credential.
+        app.include_router(router, dependencies=[Depends(authenticate)], responses=AUTH_RESPONSES)
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=telemetry.tracer_provider,

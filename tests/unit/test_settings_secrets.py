@@ -37,6 +37,7 @@ EXPECTED_SECRETS = {
     "slack_bot_token",
     "webhook_secret",
     "service_token",
+    "service_token",
 }
 
 

@@ -43,8 +43,10 @@ class RegistryUnavailable(ServiceError):
 class RegistryClient:
     """Reads entities from the registry, caching immutable ones by identifier."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+    def __init__(
+        self, base_url: str, timeout: float = 10.0, headers: dict[str, str] | None = None
+    ) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers)
         self._entities: dict[Identifier, dict[str, Any]] = {}
         self._closures: dict[Identifier, WorkflowClosure] = {}
 

@@ -142,8 +142,10 @@ class RegistryLaunchPlans:
 
     PAGE = 200
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+    def __init__(
+        self, base_url: str, timeout: float = 10.0, headers: dict[str, str] | None = None
+    ) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers)
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -10,12 +10,15 @@ answers; a richer console can replace it at the same URL.
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import parse_qs
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.launcher.entrypoints.representations import Execution, NodeExecution
 from services.launcher.entrypoints.routes_executions import Services, get_execution, list_nodes
+from shared.auth.dependency import TOKEN_COOKIE, Authenticated, authenticator_of
+from shared.errors import ServiceError
 
 router = APIRouter(prefix="/console", tags=["console"])
 
@@ -108,7 +111,55 @@ def render_execution(execution: Execution, nodes: list[NodeExecution]) -> str:
     summary="The console page of an execution (HTML)",
     include_in_schema=False,
 )
-async def execution_page(project: str, domain: str, name: str, svc: Services) -> HTMLResponse:
-    execution = await get_execution(project, domain, name, svc)
-    nodes = await list_nodes(project, domain, name, svc)
+async def execution_page(
+    project: str, domain: str, name: str, svc: Services, principal: Authenticated
+) -> HTMLResponse:
+    execution = await get_execution(project, domain, name, svc, principal)
+    nodes = await list_nodes(project, domain, name, svc, principal)
     return HTMLResponse(render_execution(execution, nodes.items))
+
+
+# The sign-in form is the one console page without a credential: it is how a browser gets one.
+login_router = APIRouter(prefix="/console", tags=["console"])
+
+_LOGIN_FORM = (
+    "<!doctype html><html><head><meta charset='utf-8'><title>Contrail: sign in</title>"
+    f"<style>{_STYLE}</style></head><body><h1>Sign in to the console</h1>{{error}}"
+    "<form method='post' action='/console/login'>"
+    "<input type='hidden' name='next' value='{next}'>"
+    "<p><label>API token <input type='password' name='token' size='60' autofocus></label></p>"
+    "<p><button type='submit'>Sign in</button></p></form>"
+    "<p>Make a token with <code>contrail auth token create --project P --role viewer</code>."
+    "</p></body></html>"
+)
+
+
+def _next_page(value: str | None) -> str:
+    """Only a console page of this site: never an open redirect."""
+    if value and value.startswith("/console/") and not value.startswith("//"):
+        return value
+    return "/console/login"
+
+
+@login_router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+async def login_form(next: str | None = None) -> HTMLResponse:
+    return HTMLResponse(_LOGIN_FORM.format(error="", next=escape(_next_page(next), quote=True)))
+
+
+@login_router.post("/login", include_in_schema=False)
+async def login(request: Request) -> Response:
+    """Check the token, keep it in an HttpOnly cookie, and go back to the page asked for."""
+    form = parse_qs((await request.body()).decode(errors="replace"))
+    token = (form.get("token") or [""])[0].strip()
+    next_page = _next_page((form.get("next") or [""])[0])
+    try:
+        await authenticator_of(request).principal(token)
+    except ServiceError as exc:
+        error = f"<p class='FAILED'>{escape(exc.message)}</p>"
+        page = _LOGIN_FORM.format(error=error, next=escape(next_page, quote=True))
+        return HTMLResponse(page, status_code=exc.status)
+    response = RedirectResponse(next_page, status_code=303)
+    response.set_cookie(
+        TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/console", max_age=12 * 3600
+    )
+    return response

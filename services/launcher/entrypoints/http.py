@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.launcher.bootstrap import bootstrap
+from services.launcher.entrypoints.console import login_router
 from services.launcher.entrypoints.console import router as console_router
 from services.launcher.entrypoints.engine import register_engine
 from services.launcher.entrypoints.routes_executions import router as executions_router
@@ -36,4 +37,5 @@ def build_app(settings: LauncherSettings | None = None) -> FastAPI:
         routers=[executions_router, console_router],
         register_subscribers=register,
     )
+    app.include_router(login_router)  # without a credential: it is how a browser gets one
     return app

@@ -28,6 +28,9 @@ from services.launcher.entrypoints.representations import (
 )
 from services.launcher.service_layer.errors import AttemptNotFound, ExecutionNotFound
 from services.launcher.service_layer.launch import EntityChoice, LaunchRequest, execution_key
+from shared.auth.dependency import Authenticated
+from shared.auth.principal import require_list
+from shared.auth.roles import Role
 from shared.events.catalogue import ExecutionError
 from shared.identifiers import Identifier
 from shared.phases import ExecutionPhase
@@ -110,7 +113,11 @@ async def _created(svc: LauncherServices, key: str) -> JSONResponse:
     "400 invalid_inputs lists each bad input; 404 for an unknown target; 409 for a taken name.",
     responses=error_responses(_ERRORS, 400, 404, 409, 413, 503),
 )
-async def create_execution(body: CreateExecution, svc: Services) -> JSONResponse:
+async def create_execution(
+    body: CreateExecution, svc: Services, principal: Authenticated
+) -> JSONResponse:
+    principal.require(Role.LAUNCHER, body.project, body.domain)
+
     def choice(value: Any) -> EntityChoice | None:
         return None if value is None else EntityChoice(value.name, value.version)
 
@@ -136,6 +143,7 @@ async def create_execution(body: CreateExecution, svc: Services) -> JSONResponse
 )
 async def list_executions(
     svc: Services,
+    principal: Authenticated,
     project: str | None = None,
     domain: str | None = None,
     workflow: str | None = None,
@@ -146,6 +154,7 @@ async def list_executions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     token: str | None = None,
 ) -> ExecutionPage:
+    require_list(principal, Role.VIEWER, project, domain)
     where = queries.ExecutionFilter(
         project, domain, workflow, launch_plan, phase.value if phase else None, since, until
     )
@@ -159,7 +168,10 @@ async def list_executions(
     summary="Get an execution",
     responses=error_responses(_ERRORS, 404),
 )
-async def get_execution(project: str, domain: str, name: str, svc: Services) -> Execution:
+async def get_execution(
+    project: str, domain: str, name: str, svc: Services, principal: Authenticated
+) -> Execution:
+    principal.require(Role.VIEWER, project, domain)
     return _execution(svc, await _row(svc, execution_key(project, domain, name)))
 
 
@@ -169,7 +181,10 @@ async def get_execution(project: str, domain: str, name: str, svc: Services) -> 
     summary="Node executions and their task attempts",
     responses=error_responses(_ERRORS, 404),
 )
-async def list_nodes(project: str, domain: str, name: str, svc: Services) -> NodeList:
+async def list_nodes(
+    project: str, domain: str, name: str, svc: Services, principal: Authenticated
+) -> NodeList:
+    principal.require(Role.VIEWER, project, domain)
     key = execution_key(project, domain, name)
     row = await _row(svc, key)
     closure = await svc.closure(row.closure_digest)
@@ -244,9 +259,11 @@ async def attempt_logs(
     node_path: str,
     attempt: int,
     svc: Services,
+    principal: Authenticated,
     stream: Literal["stdout", "stderr"] = "stdout",
     follow: bool = False,
 ) -> Response:
+    principal.require(Role.VIEWER, project, domain)
     key = execution_key(project, domain, name)
     log_uri, over = await _attempt_state(svc, key, node_path, attempt)
     if not follow:
@@ -284,8 +301,14 @@ async def attempt_logs(
     responses=error_responses(_ERRORS, 404),
 )
 async def abort_execution(
-    project: str, domain: str, name: str, svc: Services, body: AbortBody | None = None
+    project: str,
+    domain: str,
+    name: str,
+    svc: Services,
+    principal: Authenticated,
+    body: AbortBody | None = None,
 ) -> JSONResponse:
+    principal.require(Role.LAUNCHER, project, domain)
     key = execution_key(project, domain, name)
     cause = body.cause if body is not None else AbortBody().cause
     state = await svc.engine.apply(key, Abort(cause=cause))
@@ -303,8 +326,14 @@ async def abort_execution(
     responses=error_responses(_ERRORS, 400, 404, 409),
 )
 async def relaunch_execution(
-    project: str, domain: str, name: str, svc: Services, body: NewName | None = None
+    project: str,
+    domain: str,
+    name: str,
+    svc: Services,
+    principal: Authenticated,
+    body: NewName | None = None,
 ) -> JSONResponse:
+    principal.require(Role.LAUNCHER, project, domain)
     return await _again(svc, svc.launcher.relaunch, project, domain, name, body)
 
 
@@ -316,8 +345,14 @@ async def relaunch_execution(
     responses=error_responses(_ERRORS, 400, 404, 409),
 )
 async def recover_execution(
-    project: str, domain: str, name: str, svc: Services, body: NewName | None = None
+    project: str,
+    domain: str,
+    name: str,
+    svc: Services,
+    principal: Authenticated,
+    body: NewName | None = None,
 ) -> JSONResponse:
+    principal.require(Role.LAUNCHER, project, domain)
     return await _again(svc, svc.launcher.recover, project, domain, name, body)
 
 

@@ -20,6 +20,7 @@ from services.launcher.bootstrap import LauncherServices
 from services.launcher.domain.schedule import CatchUp
 from services.launcher.service_layer.engine import now
 from services.launcher.service_layer.scheduler import Scheduler
+from shared.auth.service_token import service_headers
 from shared.db.leader import LeaderLoop
 from shared.events.catalogue import LaunchPlanState, LaunchPlanStateChanged
 from shared.events.envelope import CloudEvent
@@ -37,7 +38,7 @@ SCHEDULER_GROUP = "contrail-scheduler"
 def register_scheduler(runtime: ServiceRuntime, svc: LauncherServices) -> Scheduler:
     """Subscribe the scheduler to the registry's events and start its loop."""
     settings = svc.settings
-    registry = RegistryLaunchPlans(settings.registry_base_url)
+    registry = RegistryLaunchPlans(settings.registry_base_url, headers=service_headers(settings))
     scheduler = Scheduler(
         svc.uow_factory,
         svc.launcher,

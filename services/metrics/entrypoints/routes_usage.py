@@ -19,6 +19,9 @@ from services.metrics.domain.query import MAX_PAGE_SIZE, SummaryQuery
 from services.metrics.domain.summary import DIMENSIONS, GRAINS
 from services.metrics.service_layer import summaries
 from services.metrics.service_layer.unit_of_work import Freshness as FreshnessState
+from shared.auth.dependency import Authenticated
+from shared.auth.principal import require_list
+from shared.auth.roles import Role
 from shared.db.paging import decode_token, encode_token
 from shared.service.errors import error_responses
 
@@ -228,6 +231,7 @@ def _page(query: SummaryQuery, summary: summaries.Summary, offset: int) -> Summa
 )
 async def summary(
     svc: Services,
+    principal: Authenticated,
     since: Since = None,
     until: Until = None,
     group_by: GroupBy = [],  # noqa: B006 (FastAPI copies query defaults)
@@ -238,6 +242,7 @@ async def summary(
     page_size: PageSize = 100,
     token: str | None = None,
 ) -> SummaryPage:
+    require_list(principal, Role.VIEWER, project, domain)
     query = _query(since, until, group_by, time, project, domain, labels)
     offset = decode_token(token) or 0
     result = await summaries.summarize(svc.uow_factory, svc.prices, query, offset, page_size)
@@ -252,6 +257,7 @@ async def summary(
 )
 async def top(
     svc: Services,
+    principal: Authenticated,
     by: Annotated[str, Query(description=", ".join(summaries.TOP_MEASURES))] = "cost",
     group_by: Annotated[
         list[str], Query(description="workflow (default), task, or any dimensions")
@@ -263,6 +269,7 @@ async def top(
     domain: str | None = None,
     labels: Labels = [],  # noqa: B006
 ) -> SummaryPage:
+    require_list(principal, Role.VIEWER, project, domain)
     query = _query(since, until, group_by, None, project, domain, labels)
     result = await summaries.top(svc.uow_factory, svc.prices, query, by, n)
     return _page(query, replace(result, total=len(result.rows)), 0)
@@ -276,6 +283,7 @@ async def top(
 )
 async def rightsizing(
     svc: Services,
+    principal: Authenticated,
     since: Since = "7d",
     until: Until = None,
     project: str | None = None,
@@ -283,6 +291,7 @@ async def rightsizing(
     threshold: Annotated[float, Query(gt=0, le=1, description="p95 below this share")] = 0.5,
     headroom: Annotated[float, Query(ge=0, le=10, description="added to the p95")] = 0.2,
 ) -> Rightsizing:
+    require_list(principal, Role.VIEWER, project, domain)
     query = _query(since, until, [], None, project, domain, [])
     over, killed, fresh = await summaries.rightsizing(
         svc.uow_factory, query, threshold=threshold, headroom=headroom
@@ -304,6 +313,7 @@ async def rightsizing(
 )
 async def attempts(
     svc: Services,
+    principal: Authenticated,
     since: Since = None,
     until: Until = None,
     project: str | None = None,
@@ -312,6 +322,7 @@ async def attempts(
     page_size: PageSize = 500,
     token: str | None = None,
 ) -> AttemptPage:
+    require_list(principal, Role.VIEWER, project, domain)
     query = _query(since, until, [], None, project, domain, labels)
     fetched = await summaries.attempts_page(
         svc.uow_factory, query, page_size + 1, decode_token(token)

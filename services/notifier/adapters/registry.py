@@ -13,8 +13,10 @@ class RegistryUnavailable(ConnectionError):
 
 
 class RegistryLaunchPlans:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+    def __init__(
+        self, base_url: str, timeout: float = 10.0, headers: dict[str, str] | None = None
+    ) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers)
         self._cache: dict[Identifier, list[Notification]] = {}
 
     async def close(self) -> None:

@@ -24,6 +24,9 @@ from services.notifier.service_layer.unit_of_work import (
     DeliveryRow,
     SubscriptionRow,
 )
+from shared.auth.dependency import Authenticated
+from shared.auth.principal import Principal
+from shared.auth.roles import ALL_PROJECTS, Role
 from shared.service.errors import ErrorBody
 
 subscriptions = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
@@ -83,6 +86,33 @@ class TestSend(BaseModel):
     deliveries: list[str]
 
 
+def _plain(glob: str) -> bool:
+    return not any(char in glob for char in "*?[")
+
+
+def _rule_scope(spec: Any) -> tuple[str, str | None]:
+    """A subscription's project and domain for access control.
+
+    A glob other than one plain project name reaches projects the principal may
+    not see: it needs a grant on ``*``.
+    """
+    fields = spec if isinstance(spec, dict) else spec.model_dump()
+    project, domain = str(fields.get("project", "*")), str(fields.get("domain", "*"))
+    if not _plain(project):
+        return ALL_PROJECTS, None
+    return project, domain if _plain(domain) else None
+
+
+def _delivery_scope(row: DeliveryRow) -> tuple[str, str | None]:
+    """The project and domain of the delivery's execution (``*``: a test send, no execution)."""
+    parts = (row.execution or "").split("/")
+    return (parts[0], parts[1]) if len(parts) == 3 else (ALL_PROJECTS, None)
+
+
+def _require(principal: Principal, role: Role, scope: tuple[str, str | None]) -> None:
+    principal.require(role, *scope)
+
+
 def _subscription(row: SubscriptionRow) -> Subscription:
     spec = dict(row.spec)
     spec["channels"] = [
@@ -121,33 +151,43 @@ def _delivery(row: DeliveryRow) -> Delivery:
 @subscriptions.post(
     "", status_code=201, response_model=Subscription, responses=_ERRORS, summary="Subscribe"
 )
-async def create_subscription(spec: SubscriptionSpec, svc: Service) -> Subscription:
+async def create_subscription(
+    spec: SubscriptionSpec, svc: Service, principal: Authenticated
+) -> Subscription:
+    _require(principal, Role.EDITOR, _rule_scope(spec))
     return _subscription(await svc.create(spec))
 
 
 @subscriptions.get("", response_model=SubscriptionPage, summary="Subscriptions, newest first")
 async def list_subscriptions(
     svc: Service,
+    principal: Authenticated,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     token: str | None = None,
 ) -> SubscriptionPage:
     page = await svc.page(limit, token)
-    return SubscriptionPage(
-        items=[_subscription(r) for r in page.items], next_token=page.next_token
-    )
+    # Only those the principal may read (a page may hold fewer than limit).
+    readable = [r for r in page.items if principal.can(Role.VIEWER, *_rule_scope(r.spec))]
+    return SubscriptionPage(items=[_subscription(r) for r in readable], next_token=page.next_token)
 
 
 @subscriptions.get("/{subscription_id}", response_model=Subscription, responses=_ERRORS)
-async def get_subscription(subscription_id: str, svc: Service) -> Subscription:
-    return _subscription(await svc.get(subscription_id))
+async def get_subscription(
+    subscription_id: str, svc: Service, principal: Authenticated
+) -> Subscription:
+    row = await svc.get(subscription_id)
+    _require(principal, Role.VIEWER, _rule_scope(row.spec))
+    return _subscription(row)
 
 
 @subscriptions.put(
     "/{subscription_id}", response_model=Subscription, responses=_ERRORS, summary="Replace"
 )
 async def replace_subscription(
-    subscription_id: str, spec: SubscriptionSpec, svc: Service
+    subscription_id: str, spec: SubscriptionSpec, svc: Service, principal: Authenticated
 ) -> Subscription:
+    _require(principal, Role.EDITOR, _rule_scope((await svc.get(subscription_id)).spec))
+    _require(principal, Role.EDITOR, _rule_scope(spec))
     return _subscription(await svc.replace(subscription_id, spec))
 
 
@@ -155,13 +195,15 @@ async def replace_subscription(
     "/{subscription_id}", response_model=Subscription, responses=_ERRORS, summary="Pause or resume"
 )
 async def pause_subscription(
-    subscription_id: str, update: SubscriptionUpdate, svc: Service
+    subscription_id: str, update: SubscriptionUpdate, svc: Service, principal: Authenticated
 ) -> Subscription:
+    _require(principal, Role.EDITOR, _rule_scope((await svc.get(subscription_id)).spec))
     return _subscription(await svc.set_paused(subscription_id, update.paused))
 
 
 @subscriptions.delete("/{subscription_id}", status_code=204, responses=_ERRORS)
-async def delete_subscription(subscription_id: str, svc: Service) -> None:
+async def delete_subscription(subscription_id: str, svc: Service, principal: Authenticated) -> None:
+    _require(principal, Role.EDITOR, _rule_scope((await svc.get(subscription_id)).spec))
     await svc.delete(subscription_id)
 
 
@@ -172,13 +214,17 @@ async def delete_subscription(subscription_id: str, svc: Service) -> None:
     responses=_ERRORS,
     summary="Send a sample alert to each channel",
 )
-async def test_subscription(subscription_id: str, svc: Service) -> TestSend:
+async def test_subscription(
+    subscription_id: str, svc: Service, principal: Authenticated
+) -> TestSend:
+    _require(principal, Role.EDITOR, _rule_scope((await svc.get(subscription_id)).spec))
     return TestSend(deliveries=await svc.test_send(subscription_id))
 
 
 @deliveries.get("", response_model=DeliveryPage, summary="Deliveries, newest first")
 async def list_deliveries(
     svc: Service,
+    principal: Authenticated,
     execution: Annotated[str | None, Query(description="project/domain/name")] = None,
     rule: Annotated[str | None, Query(description="A subscription id or launch plan rule")] = None,
     channel: str | None = None,
@@ -191,12 +237,16 @@ async def list_deliveries(
         limit,
         token,
     )
-    return DeliveryPage(items=[_delivery(r) for r in page.items], next_token=page.next_token)
+    # Only those the principal may read (a page may hold fewer than limit).
+    readable = [r for r in page.items if principal.can(Role.VIEWER, *_delivery_scope(r))]
+    return DeliveryPage(items=[_delivery(r) for r in readable], next_token=page.next_token)
 
 
 @deliveries.get("/{delivery_id}", response_model=Delivery, responses=_ERRORS)
-async def get_delivery(delivery_id: str, svc: Service) -> Delivery:
-    return _delivery(await svc.delivery(delivery_id))
+async def get_delivery(delivery_id: str, svc: Service, principal: Authenticated) -> Delivery:
+    row = await svc.delivery(delivery_id)
+    _require(principal, Role.VIEWER, _delivery_scope(row))
+    return _delivery(row)
 
 
 @deliveries.post(
@@ -205,5 +255,6 @@ async def get_delivery(delivery_id: str, svc: Service) -> Delivery:
     responses={**_ERRORS, 409: {"model": ErrorBody, "description": "Not dead."}},
     summary="Send a dead delivery again",
 )
-async def retry_delivery(delivery_id: str, svc: Service) -> Delivery:
+async def retry_delivery(delivery_id: str, svc: Service, principal: Authenticated) -> Delivery:
+    _require(principal, Role.EDITOR, _delivery_scope(await svc.delivery(delivery_id)))
     return _delivery(await svc.retry(delivery_id))

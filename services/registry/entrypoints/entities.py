@@ -41,6 +41,9 @@ from services.registry.entrypoints.representations import (
 )
 from services.registry.service_layer import launch_plan_state, queries, registration
 from services.registry.service_layer.errors import InvalidRequest, TooLarge
+from shared.auth.dependency import Authenticated
+from shared.auth.principal import Principal, require_list
+from shared.auth.roles import Role
 from shared.db.paging import Page as StoredPage
 from shared.documents import Document
 from shared.events.catalogue import LaunchPlanState
@@ -171,8 +174,13 @@ def _entity_response(request: Request, entity: StoredEntity) -> Response:
 
 
 async def _get(
-    request: Request, uows: UoWFactory, kind: ResourceType, parts: tuple[str, str, str, str]
+    request: Request,
+    uows: UoWFactory,
+    kind: ResourceType,
+    parts: tuple[str, str, str, str],
+    principal: Principal,
 ) -> Response:
+    principal.require(Role.VIEWER, parts[0], parts[1])
     entity = await queries.get_entity(uows, identifier_of(kind, *parts))
     return _entity_response(request, entity)
 
@@ -184,7 +192,9 @@ async def _list(
     limit: int,
     token: str | None,
     include_spec: bool,
+    principal: Principal,
 ) -> Response:
+    require_list(principal, Role.VIEWER, where.project, where.domain)
     page = await queries.list_entities(
         uows, kind, where, limit=limit, token=token, include_spec=include_spec
     )
@@ -206,9 +216,12 @@ tasks = APIRouter(prefix=PATHS[ResourceType.TASK], tags=["tasks"])
     responses=_REGISTER_RESPONSES,
     openapi_extra=request_body(TaskRegistration),
 )
-async def register_task(request: Request, uows: UoWFactory, settings: Settings) -> JSONResponse:
+async def register_task(
+    request: Request, uows: UoWFactory, settings: Settings, principal: Authenticated
+) -> JSONResponse:
     document = await _document(request, settings)
     identifier, body = _checked_body(ResourceType.TASK, document)
+    principal.require(Role.EDITOR, identifier.project, identifier.domain)
     spec = validated(TaskRegistration, body).spec
     size = len(spec.model_dump_json())
     if size > settings.max_task_spec_bytes:
@@ -230,6 +243,7 @@ async def register_task(request: Request, uows: UoWFactory, settings: Settings) 
 )
 async def list_tasks(
     uows: UoWFactory,
+    principal: Authenticated,
     project: ProjectQuery = None,
     domain: DomainQuery = None,
     name: NameQuery = None,
@@ -239,7 +253,7 @@ async def list_tasks(
     include_spec: IncludeSpec = False,
 ) -> Response:
     where = EntityFilter(project, domain, name, version)
-    return await _list(uows, ResourceType.TASK, where, limit, token, include_spec)
+    return await _list(uows, ResourceType.TASK, where, limit, token, include_spec, principal)
 
 
 @tasks.get(
@@ -253,12 +267,14 @@ async def list_tasks(
 async def get_task(
     request: Request,
     uows: UoWFactory,
+    principal: Authenticated,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
-    return await _get(request, uows, ResourceType.TASK, (project, domain, name, version))
+    parts = (project, domain, name, version)
+    return await _get(request, uows, ResourceType.TASK, parts, principal)
 
 
 # --- workflows ---------------------------------------------------------------------------
@@ -277,9 +293,12 @@ workflows = APIRouter(prefix=PATHS[ResourceType.WORKFLOW], tags=["workflows"])
     responses=_REGISTER_RESPONSES,
     openapi_extra=request_body(WorkflowRegistration),
 )
-async def register_workflow(request: Request, uows: UoWFactory, settings: Settings) -> JSONResponse:
+async def register_workflow(
+    request: Request, uows: UoWFactory, settings: Settings, principal: Authenticated
+) -> JSONResponse:
     document = await _document(request, settings)
     identifier, body = _checked_body(ResourceType.WORKFLOW, document)
+    principal.require(Role.EDITOR, identifier.project, identifier.domain)
     spec = validated(WorkflowRegistration, body).spec
     return _registered(await registration.register_workflow(uows, identifier, spec))
 
@@ -292,6 +311,7 @@ async def register_workflow(request: Request, uows: UoWFactory, settings: Settin
 )
 async def list_workflows(
     uows: UoWFactory,
+    principal: Authenticated,
     project: ProjectQuery = None,
     domain: DomainQuery = None,
     name: NameQuery = None,
@@ -301,7 +321,7 @@ async def list_workflows(
     include_spec: IncludeSpec = False,
 ) -> Response:
     where = EntityFilter(project, domain, name, version)
-    return await _list(uows, ResourceType.WORKFLOW, where, limit, token, include_spec)
+    return await _list(uows, ResourceType.WORKFLOW, where, limit, token, include_spec, principal)
 
 
 @workflows.get(
@@ -315,12 +335,14 @@ async def list_workflows(
 async def get_workflow(
     request: Request,
     uows: UoWFactory,
+    principal: Authenticated,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
-    return await _get(request, uows, ResourceType.WORKFLOW, (project, domain, name, version))
+    parts = (project, domain, name, version)
+    return await _get(request, uows, ResourceType.WORKFLOW, parts, principal)
 
 
 # --- launch plans --------------------------------------------------------------------------
@@ -340,10 +362,11 @@ launch_plans = APIRouter(prefix=PATHS[ResourceType.LAUNCH_PLAN], tags=["launch p
     openapi_extra=request_body(LaunchPlanRegistration),
 )
 async def register_launch_plan(
-    request: Request, uows: UoWFactory, settings: Settings
+    request: Request, uows: UoWFactory, settings: Settings, principal: Authenticated
 ) -> JSONResponse:
     document = await _document(request, settings)
     identifier, body = _checked_body(ResourceType.LAUNCH_PLAN, document)
+    principal.require(Role.EDITOR, identifier.project, identifier.domain)
     spec = validated(LaunchPlanRegistration, body).spec
     box = SecretBox.from_setting(settings.secrets_key)  # seals the notifications' secrets
     return _registered(await registration.register_launch_plan(uows, identifier, spec, box))
@@ -357,6 +380,7 @@ async def register_launch_plan(
 )
 async def list_launch_plans(
     uows: UoWFactory,
+    principal: Authenticated,
     project: ProjectQuery = None,
     domain: DomainQuery = None,
     name: NameQuery = None,
@@ -367,7 +391,7 @@ async def list_launch_plans(
     include_spec: IncludeSpec = False,
 ) -> Response:
     where = EntityFilter(project, domain, name, version, state)
-    return await _list(uows, ResourceType.LAUNCH_PLAN, where, limit, token, include_spec)
+    return await _list(uows, ResourceType.LAUNCH_PLAN, where, limit, token, include_spec, principal)
 
 
 @launch_plans.get(
@@ -381,17 +405,20 @@ async def list_launch_plans(
 async def get_launch_plan(
     request: Request,
     uows: UoWFactory,
+    principal: Authenticated,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
-    return await _get(request, uows, ResourceType.LAUNCH_PLAN, (project, domain, name, version))
+    parts = (project, domain, name, version)
+    return await _get(request, uows, ResourceType.LAUNCH_PLAN, parts, principal)
 
 
 async def _change_state(
-    uows: UoWFactory, parts: tuple[str, str, str, str], state: LaunchPlanState
+    uows: UoWFactory, parts: tuple[str, str, str, str], state: LaunchPlanState, principal: Principal
 ) -> Response:
+    principal.require(Role.EDITOR, parts[0], parts[1])
     identifier = identifier_of(ResourceType.LAUNCH_PLAN, *parts)
     entity = await launch_plan_state.change_state(uows, identifier, state)
     return Response(
@@ -410,13 +437,14 @@ async def _change_state(
 async def activate_launch_plan(
     request: Request,
     uows: UoWFactory,
+    principal: Authenticated,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
     parts = (project, domain, name, version)
-    return await _change_state(uows, parts, LaunchPlanState.ACTIVE)
+    return await _change_state(uows, parts, LaunchPlanState.ACTIVE, principal)
 
 
 @launch_plans.post(
@@ -430,13 +458,14 @@ async def activate_launch_plan(
 async def deactivate_launch_plan(
     request: Request,
     uows: UoWFactory,
+    principal: Authenticated,
     project: ProjectPath,
     domain: DomainPath,
     name: NamePath,
     version: VersionPath,
 ) -> Response:
     parts = (project, domain, name, version)
-    return await _change_state(uows, parts, LaunchPlanState.INACTIVE)
+    return await _change_state(uows, parts, LaunchPlanState.INACTIVE, principal)
 
 
 ROUTERS = (tasks, workflows, launch_plans)

@@ -8,7 +8,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.registry.bootstrap import bootstrap
-from services.registry.entrypoints import data_proxy, entities, projects
+from services.registry.adapters.auth import PostgresAuthStore
+from services.registry.entrypoints import auth, data_proxy, entities, projects
 from services.registry.entrypoints.openapi import document_request_models
 from services.registry.entrypoints.representations import (
     LaunchPlanRegistration,
@@ -28,13 +29,16 @@ def build_app(settings: RegistrySettings | None = None) -> FastAPI:
     def wire(runtime: ServiceRuntime) -> None:
         # The routes find the wired use cases on the app (entrypoints/dependencies.py).
         app.state.registry = bootstrap(runtime)
+        # The registry checks credentials itself; the other services ask its whoami.
+        app.state.auth_store = PostgresAuthStore(runtime.pool)
+        app.state.authenticator = auth.local_authenticator(app.state.auth_store, settings)
 
     app = create_service_app(
         settings,
         title="Contrail registry",
         description="Tasks, workflows and launch plans, compiled and immutable; the data proxy.",
         migrations_dir=MIGRATIONS,
-        routers=[projects.router, *entities.ROUTERS, data_proxy.router],
+        routers=[projects.router, *entities.ROUTERS, data_proxy.router, auth.router],
         register_subscribers=wire,
     )
     document_request_models(app, [TaskRegistration, WorkflowRegistration, LaunchPlanRegistration])

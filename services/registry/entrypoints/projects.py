@@ -14,6 +14,8 @@ from services.registry.entrypoints.openapi import error_responses
 from services.registry.entrypoints.representations import Project, ProjectCreate, ProjectPage
 from services.registry.service_layer import projects as service
 from services.registry.service_layer.errors import InvalidRequest
+from shared.auth.dependency import Authenticated
+from shared.auth.roles import Role
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -39,8 +41,12 @@ def _project(project: StoredProject) -> Project:
         **error_responses(400, 409),
     },
 )
-async def create_project(body: ProjectCreate, uows: UoWFactory) -> JSONResponse:
+async def create_project(
+    body: ProjectCreate, uows: UoWFactory, principal: Authenticated
+) -> JSONResponse:
     check_project_and_domains(body.name, body.domains)
+    # Creating a project is managing it: admin on its name (or on *).
+    principal.require(Role.ADMIN, body.name)
     if len(set(body.domains)) != len(body.domains):
         message = "domains are listed more than once"
         raise InvalidRequest(message, [{"field": "domains", "message": message}])
@@ -60,11 +66,15 @@ async def create_project(body: ProjectCreate, uows: UoWFactory) -> JSONResponse:
 )
 async def list_projects(
     uows: UoWFactory,
+    principal: Authenticated,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many items.")] = 50,
     token: Annotated[str | None, Query(description="The previous page's next_token.")] = None,
 ) -> ProjectPage:
     page = await service.list_projects(uows, limit, token)
-    return ProjectPage(items=[_project(p) for p in page.items], next_token=page.next_token)
+    # Only the projects the principal may read (a page may hold fewer than limit).
+    readable = principal.projects(Role.VIEWER)
+    items = [_project(p) for p in page.items if readable is None or p.name in readable]
+    return ProjectPage(items=items, next_token=page.next_token)
 
 
 @router.get(
@@ -74,6 +84,9 @@ async def list_projects(
     responses=error_responses(404),
 )
 async def get_project(
-    uows: UoWFactory, name: Annotated[str, Path(description="The project's name.")]
+    uows: UoWFactory,
+    principal: Authenticated,
+    name: Annotated[str, Path(description="The project's name.")],
 ) -> Project:
+    principal.require(Role.VIEWER, name)
     return _project(await service.get_project(uows, name))
