@@ -12,7 +12,7 @@ VENV := .venv
 CONTRAIL := $(VENV)/bin/contrail
 PY_SOURCES := $(wildcard contrail shared services tests bench examples)
 
-.PHONY: install demo up down status logs test lint format unit integration clean
+.PHONY: install demo up down status logs test lint format unit integration clean env
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -48,6 +48,10 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix $(PY_SOURCES)
 	$(VENV)/bin/ruff format $(PY_SOURCES)
+
+# docker-compose.yml's .env: random passwords and keys, mode 0600, never overwritten.
+env:
+	$(PYTHON) deploy/compose/make_env.py .env
 
 unit: install
 	$(VENV)/bin/pytest tests/unit -q

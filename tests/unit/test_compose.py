@@ -8,10 +8,12 @@ renaming a variable, a port, a route or a service anywhere breaks a test here.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shlex
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,40 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 NGINX_CONF = ROOT / "deploy" / "compose" / "nginx.conf"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+MAKE_ENV = ROOT / "deploy" / "compose" / "make_env.py"
+
+
+def _load_make_env() -> Any:
+    spec = importlib.util.spec_from_file_location("make_env", MAKE_ENV)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_env = _load_make_env()
+# The .env that `make env` would write: compose interpolates the file with it.
+DOT_ENV: dict[str, str] = make_env.generated()
+# ${VAR}, ${VAR:?message}, ${VAR-default}, ... (not $$, compose's escaped dollar)
+_VARIABLE = re.compile(
+    r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[?-])(?P<arg>[^}]*))?\}"
+)
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """The compose file as ``docker compose`` reads it with ``env`` (its .env)."""
+
+    def value(match: re.Match[str]) -> str:
+        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
+        present = name in env and (env[name] != "" or not (op or "").startswith(":"))
+        if present:
+            return env[name]
+        assert not (op or "").endswith("?"), f"compose refuses to start without {name}: {arg}"
+        return arg if op else ""
+
+    return _VARIABLE.sub(value, text)
+
 
 INFRA_SERVICES = ("postgres", "kafka", "minio", "mailpit")
 WORKER = "worker"
@@ -79,7 +115,7 @@ OFFICIAL_IMAGES = {
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    data = yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), DOT_ENV))
     assert isinstance(data, dict)
     return data
 
@@ -537,9 +573,11 @@ def test_settings_built_in_the_container_reach_the_other_containers(
     assert settings.s3_access_key == minio_env["MINIO_ROOT_USER"]
     assert settings.s3_secret_key.get_secret_value() == minio_env["MINIO_ROOT_PASSWORD"]
 
-    # Credentials and names are shared/settings.py's defaults.
-    for name_ in ("pg_user", "pg_password", "pg_database", "s3_bucket", "s3_region"):
+    # Names are shared/settings.py's defaults; passwords are .env's.
+    for name_ in ("pg_user", "pg_database", "s3_bucket", "s3_region"):
         assert getattr(settings, name_) == InfraSettings.model_fields[name_].default, name_
+    assert settings.pg_password.get_secret_value() == DOT_ENV["CONTRAIL_PG_PASSWORD"]
+    assert settings.s3_secret_key.get_secret_value() == DOT_ENV["CONTRAIL_S3_SECRET_KEY"]
 
     if name in SERVICE_SETTINGS:
         assert settings.host == "0.0.0.0", f"{name} must bind every interface in its container"
@@ -886,3 +924,77 @@ def test_dockerignore_keeps_local_state_out(dockerfile: list[tuple[str, str]]) -
         if "--from" not in args
     }
     assert not copied & ignored, f"the Dockerfile copies ignored {copied & ignored}"
+
+
+# --------------------------------------------------------------------------
+# Exposure: loopback ports, passwords from .env
+
+
+def test_every_published_port_is_bound_to_loopback(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for entry in service.get("ports", []):
+            if isinstance(entry, dict):
+                assert entry.get("host_ip") == "127.0.0.1", f"{name}: {entry}"
+            else:
+                assert str(entry).startswith("127.0.0.1:"), f"{name} publishes {entry!r}"
+
+
+def _raw_environments() -> dict[str, dict[str, str]]:
+    """Every environment block (services and x- fragments), not interpolated."""
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    blocks = {key: value for key, value in data.items() if key.startswith("x-")}
+    blocks.update(data["services"])
+    return {
+        name: environment(block) if "environment" in block else environment({"environment": block})
+        for name, block in blocks.items()
+        if isinstance(block, dict)
+    }
+
+
+_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|SECRETS_KEY")
+
+
+def test_no_password_is_written_in_the_compose_file() -> None:
+    found = 0
+    for block, env in _raw_environments().items():
+        for key, value in env.items():
+            if not _SECRET_NAME.search(key):
+                continue
+            found += 1
+            match = _VARIABLE.fullmatch(value)
+            assert match, f"{block}: {key} is written in the file, not taken from .env"
+            assert match.group("op") == ":?", f"{block}: {key} must be required (${{VAR:?...}})"
+    assert found >= 6  # PostgreSQL's and MinIO's twice each, the secrets key, the webhook secret
+    text = COMPOSE_FILE.read_text()
+    for secret in ("pg_password", "s3_secret_key"):
+        default = InfraSettings.model_fields[secret].default.get_secret_value()
+        assert not re.search(
+            rf"(PASSWORD|SECRET\w*):\s*(&\S+\s+)?{re.escape(default)}\s*$", text, re.M
+        )
+
+
+def test_make_env_writes_every_variable_compose_needs(tmp_path: Path) -> None:
+    needed = {m.group("name") for m in _VARIABLE.finditer(COMPOSE_FILE.read_text())}
+    assert needed
+    assert needed <= DOT_ENV.keys(), f"make env does not write {needed - DOT_ENV.keys()}"
+    path = tmp_path / ".env"
+    assert make_env.write_env(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    written = dict(
+        line.split("=", 1) for line in path.read_text().splitlines() if line and line[0] != "#"
+    )
+    assert written.keys() == DOT_ENV.keys()
+    assert all(len(value) >= 32 for value in written.values())
+    assert written != make_env.generated()  # random each time
+    before = path.read_text()
+    assert not make_env.write_env(path)  # never overwritten
+    assert path.read_text() == before
+    from shared.sealing import SecretBox
+
+    SecretBox([written["CONTRAIL_SECRETS_KEY"]])  # a key the registry and notifier accept
+
+
+def test_env_is_kept_out_of_git_and_the_image() -> None:
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in ignored
+    assert ".env" in DOCKERIGNORE.read_text().splitlines()
