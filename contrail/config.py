@@ -212,8 +212,12 @@ def resolve_token(env: Mapping[str, str] | None = None) -> str | None:
     return read_config_file(path).get("token")
 
 
-def store_token(token: str | None, path: Path | None = None) -> Path:
+def store_token(
+    token: str | None, path: Path | None = None, *, endpoint: str | None = None
+) -> Path:
     """Write ``admin.token`` into the config file (None removes it), keeping its other keys.
+
+    ``endpoint``, when given, is written as ``admin.endpoint`` with it.
 
     The file (``default_config_path()`` when ``path`` is None) is created if
     missing, its folder with mode 0700; it is rewritten whole with mode 0600,
@@ -228,6 +232,8 @@ def store_token(token: str | None, path: Path | None = None) -> Path:
         loaded = unique_keys(parse_yaml(path.read_text(encoding="utf-8")))
         document = dict(loaded) if isinstance(loaded, dict) else {}
     admin = dict(document.get("admin") or {})
+    if endpoint is not None:
+        admin["endpoint"] = endpoint.rstrip("/")
     if token is None:
         admin.pop("token", None)
     else:

@@ -1018,23 +1018,26 @@ class Remote:
         self,
         *,
         project: str | None = None,
+        domain: str | None = None,
         action: str | None = None,
-        principal: str | None = None,
+        actor: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Audit log entries (who did what, when), newest first, up to ``limit``."""
+        """Audit log entries (``{time, actor, action, project, domain, resource, details}``),
+        newest first, up to ``limit``."""
         params = {
             key: value
             for key, value in {
                 "project": project,
+                "domain": domain,
                 "action": action,
-                "principal": principal,
+                "actor": actor,
                 "since": since.isoformat() if since is not None else None,
             }.items()
             if value
         }
-        return self._pages("/audit", params, limit)
+        return self._paginate("/audit", params, limit)
 
     # --- usage (the metrics service's accounting) ------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Annotated, cast
 
 import typer
 
+from contrail.cli.auth import app as auth_app
 from contrail.cli.demo import app as demo_app
 from contrail.cli.events import app as events_app
 from contrail.cli.executions import register_execution_commands
@@ -38,6 +39,7 @@ register_execution_commands(app)
 app.add_typer(events_app, name="events")
 app.add_typer(usage_app, name="usage")
 register_notification_commands(app, get_app, create_app)
+app.add_typer(auth_app, name="auth")
 
 
 def _print_version(wanted: bool) -> None:
