@@ -17,6 +17,7 @@ SERVICE_ROUTES: dict[str, tuple[str, ...]] = {
         "/api/v1/workflows",
         "/api/v1/launch_plans",
         "/api/v1/data_proxy",
+        "/api/v1/audit",
         "/api/v1/auth",
     ),
     "launcher": (

@@ -6,9 +6,10 @@ languages consume are generated from these classes (``python -m shared.events``)
 
 from __future__ import annotations
 
+import types
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt
 
@@ -230,6 +231,73 @@ class NotificationDead(NotificationOutcome):
     event_type: ClassVar[str] = "contrail.notification.dead"
 
 
+# --- audit ----------------------------------------------------------------------
+
+
+AUDIT_TYPE_PREFIX = "contrail.audit."
+
+
+class AuditAction(StrEnum):
+    """What a principal did; the audit event's type is ``contrail.audit.<action>``."""
+
+    REGISTER = "register"
+    PROJECT_CREATE = "project.create"
+    LAUNCH_PLAN_ACTIVATE = "launch_plan.activate"
+    LAUNCH_PLAN_DEACTIVATE = "launch_plan.deactivate"
+    LAUNCH = "launch"
+    ABORT = "abort"
+    RELAUNCH = "relaunch"
+    RECOVER = "recover"
+    TOKEN_CREATE = "token.create"
+    TOKEN_REVOKE = "token.revoke"
+    GRANT_CREATE = "grant.create"
+    GRANT_DELETE = "grant.delete"
+    SUBSCRIPTION_CREATE = "subscription.create"
+    SUBSCRIPTION_UPDATE = "subscription.update"
+    SUBSCRIPTION_DELETE = "subscription.delete"
+    SUBSCRIPTION_PAUSE = "subscription.pause"
+    SUBSCRIPTION_RESUME = "subscription.resume"
+
+    @property
+    def event_type(self) -> str:
+        return f"{AUDIT_TYPE_PREFIX}{self.value}"
+
+
+class AuditRecorded(EventData):
+    """One entry of the audit log: who did what to which resource (no secret is carried).
+
+    Written by the service that made the change, in the change's transaction.
+    """
+
+    actor: str = Field(description="The principal's name; system for Contrail's own changes.")
+    action: AuditAction
+    project: str | None = Field(default=None, description="Null: not about one project.")
+    domain: str | None = None
+    resource: str = Field(description="What was acted on: a URN, or the token's or rule's id.")
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="What else the action names; secrets are masked."
+    )
+
+
+def _audit_event(action: AuditAction) -> type[AuditRecorded]:
+    """The payload class of ``contrail.audit.<action>`` (its ``action`` is that one)."""
+    name = "Audit" + "".join(part.title() for part in action.value.replace(".", "_").split("_"))
+
+    def body(namespace: dict[str, Any]) -> None:
+        namespace["__module__"] = __name__
+        namespace["__doc__"] = f"An audit log entry of action {action.value}."
+        namespace["__annotations__"] = {"action": Literal[action]}
+        namespace["event_type"] = action.event_type
+
+    cls: type[AuditRecorded] = types.new_class(name, (AuditRecorded,), exec_body=body)
+    return cls
+
+
+AUDIT_EVENTS: dict[AuditAction, type[AuditRecorded]] = {
+    action: _audit_event(action) for action in AuditAction
+}
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (
@@ -245,7 +313,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         NotificationFailed,
         NotificationDead,
     )
-}
+} | {cls.event_type: cls for cls in AUDIT_EVENTS.values()}
 
 
 class UnknownEventType(ValueError):

@@ -6,11 +6,21 @@ REGISTRY = "contrail.registry"
 EXECUTIONS = "contrail.executions"
 DISPATCH = "contrail.dispatch"
 NOTIFICATIONS = "contrail.notifications"
+# Who did what: every service writes here, the registry keeps it (GET /api/v1/audit).
+AUDIT = "contrail.audit"
 # Internal, between the engine and the workers (see shared/dispatch.py).
 ATTEMPTS = "contrail.attempts"
 CONTROL = "contrail.control"
 
-ALL_TOPICS: tuple[str, ...] = (REGISTRY, EXECUTIONS, DISPATCH, NOTIFICATIONS, ATTEMPTS, CONTROL)
+ALL_TOPICS: tuple[str, ...] = (
+    REGISTRY,
+    EXECUTIONS,
+    DISPATCH,
+    NOTIFICATIONS,
+    AUDIT,
+    ATTEMPTS,
+    CONTROL,
+)
 
 
 def dead_letter(topic: str) -> str:

@@ -15,26 +15,35 @@ from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 from shared.db.unit_of_work import OutboxItem, UnitOfWork
+from shared.events.topics import AUDIT
 
 
 class FakeOutbox:
-    """The events a transaction writes, appended to its state's ``events``."""
+    """The events a transaction writes, appended to its state's ``events``; its audit log
+    entries (``contrail.audit``) to ``audited``, so tests read a use case's events apart."""
 
-    def __init__(self, events: list[OutboxItem], atomic: bool) -> None:
+    def __init__(
+        self, events: list[OutboxItem], atomic: bool, audited: list[OutboxItem] | None = None
+    ) -> None:
         self._events = events
+        self._audited = audited if audited is not None else events
         self._atomic = atomic
 
     async def add(self, messages: Sequence[OutboxItem]) -> None:
         if not self._atomic:
             raise RuntimeError("outbox writes belong inside the state's transaction")
-        self._events.extend(messages)
+        for message in messages:
+            kept = self._audited if message.topic == AUDIT else self._events
+            kept.append(message)
 
 
 class FakeState:
-    """A service's tables; subclasses add theirs. ``events`` is the outbox, in order."""
+    """A service's tables; subclasses add theirs. ``events`` is the outbox, in order, but
+    for the audit log entries, in ``audited``."""
 
     def __init__(self) -> None:
         self.events: list[OutboxItem] = []
+        self.audited: list[OutboxItem] = []
         self.commits = 0
 
 
@@ -56,7 +65,7 @@ class FakeUnitOfWork(UnitOfWork, abc.ABC, Generic[S]):
     async def _begin(self) -> None:
         # Without a transaction each write is kept at once.
         self.working = copy.deepcopy(self.committed) if self.atomic else self.committed
-        self.outbox = FakeOutbox(self.working.events, self.atomic)
+        self.outbox = FakeOutbox(self.working.events, self.atomic, self.working.audited)
         self._bind(self.working)
 
     async def _commit(self) -> None:

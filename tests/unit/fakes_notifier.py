@@ -17,6 +17,7 @@ from services.notifier.service_layer.unit_of_work import (
     SubscriptionRow,
 )
 from shared.db.unit_of_work import OutboxItem
+from shared.events.topics import AUDIT
 from shared.identifiers import Identifier
 from shared.specs import Notification
 
@@ -33,6 +34,7 @@ class Tables:
     deliveries: dict[str, DeliveryRow] = field(default_factory=dict)
     digest_items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outbox: list[OutboxItem] = field(default_factory=list)
+    audited: list[OutboxItem] = field(default_factory=list)  # the outbox's contrail.audit
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     installed_at: datetime = LONG_AGO
 
@@ -227,7 +229,9 @@ class FakeNotifierUoW(NotifierUnitOfWork):
         self._pending.clear()
 
     async def _commit(self) -> None:
-        self.tables.outbox.extend(self._pending)
+        for message in self._pending:
+            audit = message.topic == AUDIT
+            (self.tables.audited if audit else self.tables.outbox).append(message)
 
     async def _rollback(self) -> None:
         self._pending.clear()

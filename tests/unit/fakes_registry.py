@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from services.registry.adapters.audit_log import AuditEntry, AuditFilter
 from services.registry.adapters.entities import (
     EntityFilter,
     NewEntity,
@@ -25,6 +26,7 @@ class RegistryState(FakeState):
         super().__init__()
         self.entities: dict[Identifier, StoredEntity] = {}
         self.projects: dict[str, StoredProject] = {}
+        self.audit_log: dict[str, AuditEntry] = {}
         self.ids = itertools.count(1)
 
 
@@ -146,10 +148,43 @@ class FakeProjects:
         return sorted(found, key=lambda p: -p.id)[:limit]
 
 
+class FakeAuditLog:
+    def __init__(self, state: RegistryState) -> None:
+        self._state = state
+
+    async def add(self, entries: Sequence[AuditEntry]) -> int:
+        new = [e for e in entries if e.event_id not in self._state.audit_log]
+        for entry in new:
+            self._state.audit_log[entry.event_id] = replace(entry, id=next(self._state.ids))
+        return len(new)
+
+    async def newest(
+        self, where: AuditFilter, *, limit: int, before_id: int | None
+    ) -> list[AuditEntry]:
+        found = [
+            e
+            for e in self._state.audit_log.values()
+            if all(
+                wanted is None or wanted == actual
+                for wanted, actual in [
+                    (where.project, e.project),
+                    (where.domain, e.domain),
+                    (where.action, e.action),
+                    (where.actor, e.actor),
+                ]
+            )
+            and (where.since is None or e.at >= where.since)
+            and (where.until is None or e.at < where.until)
+            and (before_id is None or (e.id or 0) < before_id)
+        ]
+        return sorted(found, key=lambda e: -(e.id or 0))[:limit]
+
+
 class FakeRegistryUnitOfWork(FakeUnitOfWork[RegistryState], RegistryUnitOfWork):
     def _bind(self, state: RegistryState) -> None:
         self.entities = FakeEntities(state)
         self.projects = FakeProjects(state)
+        self.audit_log = FakeAuditLog(state)
 
 
 class FakeRegistryUoWFactory:

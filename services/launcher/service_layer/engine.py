@@ -22,6 +22,7 @@ from opentelemetry import trace
 from services.launcher.adapters import outbox_rows
 from services.launcher.adapters.executions import Change
 from services.launcher.domain import (
+    Abort,
     AttemptAborted,
     AttemptFailed,
     AttemptStarted,
@@ -41,6 +42,7 @@ from services.launcher.domain import (
     WorkerLost,
     decide,
 )
+from services.launcher.service_layer import audit
 from services.launcher.service_layer.unit_of_work import (
     LauncherUnitOfWork,
     LauncherUoWFactory,
@@ -227,6 +229,9 @@ class Engine:
             if locked is None:
                 return None
             outcome, _ = await self.decide_and_store(uow, locked.state, locked.version, signal, at)
+            if isinstance(signal, Abort) and outcome.changed_anything:
+                # A request's abort is audited; one of a finished execution changed nothing.
+                await uow.outbox.add([audit.aborted(outcome.state, signal.cause)])
             await uow.commit()
         return outcome.state
 

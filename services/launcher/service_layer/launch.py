@@ -19,6 +19,7 @@ from typing import Any
 from services.launcher.adapters.executions import ExecutionExists
 from services.launcher.adapters.registry import EntityNotFound, RegistryClient
 from services.launcher.domain import ExecutionState, Literals, Start, create_execution
+from services.launcher.service_layer import audit
 from services.launcher.service_layer.engine import Engine, now
 from services.launcher.service_layer.errors import (
     ExecutionNotFound,
@@ -278,6 +279,8 @@ class Launcher:
             outcome, _ = await engine.decide_and_store(
                 uow, created.state, 0, Start(recovered=recovered or {}), at
             )
+            if (entry := audit.launched(created.state)) is not None:
+                await uow.outbox.add([entry])
             await uow.commit()
         return outcome.state
 

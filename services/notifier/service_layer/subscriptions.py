@@ -25,9 +25,11 @@ from pydantic import (
 
 from services.notifier.domain.rules import ALL_PHASES, PHASES, Channel, EventKind, Rule
 from services.notifier.domain.templates import SAMPLE_SUBJECT, TemplateInvalid, validate
+from services.notifier.service_layer.audit import subscription_changed
 from services.notifier.service_layer.unit_of_work import DeliveryFilter, NewDelivery
 from shared.db.paging import decode_token, page_of
 from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.events.catalogue import AuditAction
 from shared.sealing import MASK, is_sealed
 from shared.specs import ChannelKind
 
@@ -197,6 +199,8 @@ class SubscriptionService:
         check(spec, self.allowed_hosts)
         async with self.uow() as uow:
             row = await uow.subscriptions.add(self.new_id(), spec.model_dump(mode="json"), paused)
+            entry = subscription_changed(AuditAction.SUBSCRIPTION_CREATE, row.rule_id, row.spec)
+            await uow.outbox.add([entry])
             await uow.commit()
         return row
 
@@ -213,7 +217,10 @@ class SubscriptionService:
             old = await uow.subscriptions.get(rule_id)
             if old is None:
                 raise NotFound(f"no subscription {rule_id}")
-            row = await uow.subscriptions.update(rule_id, spec.model_dump(mode="json"), old.paused)
+            new_spec = spec.model_dump(mode="json")
+            row = await uow.subscriptions.update(rule_id, new_spec, old.paused)
+            entry = subscription_changed(AuditAction.SUBSCRIPTION_UPDATE, rule_id, new_spec)
+            await uow.outbox.add([entry])
             await uow.commit()
         return row
 
@@ -223,13 +230,21 @@ class SubscriptionService:
             if old is None:
                 raise NotFound(f"no subscription {rule_id}")
             row = await uow.subscriptions.update(rule_id, old.spec, paused)
+            if paused != old.paused:
+                action = (
+                    AuditAction.SUBSCRIPTION_PAUSE if paused else AuditAction.SUBSCRIPTION_RESUME
+                )
+                await uow.outbox.add([subscription_changed(action, rule_id, old.spec)])
             await uow.commit()
         return row
 
     async def delete(self, rule_id: str) -> None:
         async with self.uow() as uow:
-            if not await uow.subscriptions.delete(rule_id):
+            old = await uow.subscriptions.get(rule_id)
+            if old is None or not await uow.subscriptions.delete(rule_id):
                 raise NotFound(f"no subscription {rule_id}")
+            entry = subscription_changed(AuditAction.SUBSCRIPTION_DELETE, rule_id, old.spec)
+            await uow.outbox.add([entry])
             await uow.commit()
 
     async def page(self, limit: int, token: str | None) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.registry.adapters.audit_log import AuditLogRepository
 from services.registry.adapters.entities import EntityRepository
 from services.registry.adapters.projects import ProjectRepository
 from services.registry.service_layer.unit_of_work import RegistryUnitOfWork, RegistryUoWFactory
@@ -20,6 +21,7 @@ class PostgresRegistryUnitOfWork(PostgresUnitOfWork, RegistryUnitOfWork):
     def _bind(self, conn: Connection) -> None:
         self.entities = EntityRepository(conn)
         self.projects = ProjectRepository(conn)
+        self.audit_log = AuditLogRepository(conn)
 
 
 def postgres_uow_factory(pool: asyncpg.Pool) -> RegistryUoWFactory:

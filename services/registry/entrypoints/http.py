@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.registry.bootstrap import bootstrap
 from services.registry.adapters.auth import PostgresAuthStore
-from services.registry.entrypoints import auth, data_proxy, entities, projects
+from services.registry.bootstrap import bootstrap
+from services.registry.entrypoints import audit, auth, data_proxy, entities, projects
 from services.registry.entrypoints.openapi import document_request_models
 from services.registry.entrypoints.representations import (
     LaunchPlanRegistration,
@@ -32,13 +32,14 @@ def build_app(settings: RegistrySettings | None = None) -> FastAPI:
         # The registry checks credentials itself; the other services ask its whoami.
         app.state.auth_store = PostgresAuthStore(runtime.pool)
         app.state.authenticator = auth.local_authenticator(app.state.auth_store, settings)
+        audit.start_audit_consumer(runtime, runtime.settings, app.state.registry)
 
     app = create_service_app(
         settings,
         title="Contrail registry",
         description="Tasks, workflows and launch plans, compiled and immutable; the data proxy.",
         migrations_dir=MIGRATIONS,
-        routers=[projects.router, *entities.ROUTERS, data_proxy.router, auth.router],
+        routers=[projects.router, *entities.ROUTERS, data_proxy.router, audit.router, auth.router],
         register_subscribers=wire,
     )
     document_request_models(app, [TaskRegistration, WorkflowRegistration, LaunchPlanRegistration])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.registry.adapters.entities import StoredEntity
+from services.registry.service_layer import audit_log
 from services.registry.service_layer.errors import NotFound
 from services.registry.service_layer.events import state_changed
 from services.registry.service_layer.unit_of_work import RegistryUoWFactory
@@ -35,6 +36,7 @@ async def change_state(
         if current.state is not state:
             await launch_plans.set_state(identifier, state)
             messages.append(state_changed(identifier, state))
+            messages.append(audit_log.state_changed(identifier, state))
         await uow.outbox.add(messages)
         updated = await launch_plans.get(identifier)
         await uow.commit()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from services.registry.adapters.projects import StoredProject
 from services.registry.domain.diff import spec_differences
+from services.registry.service_layer import audit_log
 from services.registry.service_layer.errors import Conflict, InvalidIdentifier, NotFound
 from services.registry.service_layer.events import project_created
 from services.registry.service_layer.unit_of_work import RegistryUnitOfWork, RegistryUoWFactory
@@ -24,7 +25,7 @@ async def create_project(
     async with uow_factory() as uow:
         created = await uow.projects.insert(name, description, domains)
         if created is not None:
-            await uow.outbox.add([project_created(created)])
+            await uow.outbox.add([project_created(created), audit_log.project_created(created)])
             await uow.commit()
             return created, True
         existing = await uow.projects.get(name)
@@ -69,7 +70,7 @@ async def ensure_project(uow: RegistryUnitOfWork, project: str, domain: str) -> 
         domains = [*DEFAULT_DOMAINS, *([] if domain in DEFAULT_DOMAINS else [domain])]
         created = await projects.insert(project, "", domains)
         if created is not None:
-            await uow.outbox.add([project_created(created)])
+            await uow.outbox.add([project_created(created), audit_log.project_created(created)])
             return
         existing = await projects.get(project)
         assert existing is not None, "a project is never deleted"

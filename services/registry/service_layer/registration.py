@@ -26,6 +26,7 @@ from services.registry.domain.compiler import compile_workflow, direct_reference
 from services.registry.domain.diff import spec_differences
 from services.registry.domain.errors import CompilationFailed, CompileError
 from services.registry.domain.launch_plans import check_launch_plan
+from services.registry.service_layer import audit_log
 from services.registry.service_layer.errors import (
     CompileRejected,
     Conflict,
@@ -252,6 +253,11 @@ async def _store(
             existing = await uow.entities.get(identifier, closure=False)
             assert existing is not None
             return _same_or_conflict(existing, submitted)
-        await uow.outbox.add([registered(identifier, submitted.digest)])
+        await uow.outbox.add(
+            [
+                registered(identifier, submitted.digest),
+                audit_log.registered(identifier, submitted.digest),
+            ]
+        )
         await uow.commit()
     return Registration(identifier, submitted.digest, created=True)

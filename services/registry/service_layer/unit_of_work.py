@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
+from services.registry.adapters.audit_log import AuditEntry, AuditFilter
 from services.registry.adapters.entities import EntityFilter, NewEntity, StoredEntity
 from services.registry.adapters.projects import StoredProject
 from shared.db.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -72,11 +73,24 @@ class Projects(Protocol):
         """Up to ``limit`` projects, newest first, older than ``before_id`` when given."""
 
 
+class AuditLog(Protocol):
+    """The audit log: entries of every service, kept once each."""
+
+    async def add(self, entries: Sequence[AuditEntry]) -> int:
+        """Keep the entries whose event id is new; return how many were."""
+
+    async def newest(
+        self, where: AuditFilter, *, limit: int, before_id: int | None
+    ) -> list[AuditEntry]:
+        """Up to ``limit`` entries matching ``where``, newest first, older than ``before_id``."""
+
+
 class RegistryUnitOfWork(UnitOfWork):
-    """One transaction over the registry's entities, projects and outbox."""
+    """One transaction over the registry's entities, projects, audit log and outbox."""
 
     entities: Entities
     projects: Projects
+    audit_log: AuditLog
 
 
 RegistryUoWFactory = UnitOfWorkFactory[RegistryUnitOfWork]
