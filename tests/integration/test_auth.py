@@ -1,0 +1,401 @@
+"""Access control on real services: 401s, 403s across projects, the role ladder, revocation
+seen by a service that resolves through the registry, and OIDC JWTs.
+
+The shared stack runs with authentication off until it is switched on, so the
+services here are started by the test with ``CONTRAIL_AUTH_ENABLED=true`` on
+the same PostgreSQL and Kafka: a registry (which resolves credentials itself
+and trusts a JWKS served by the test), and a launcher and a notifier that ask
+that registry who a credential is. The stack's admin token is the root of trust.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.identifiers import ResourceType
+from shared.settings import StackSettings
+from tests.auth import admin_token
+from tests.eventually import eventually
+from tests.integration.auth_support import AUDIENCE, Issuer, ServiceProcess, new_key
+from tests.integration.registry_support import KIND_PATHS, body, task_spec
+
+
+@pytest.fixture(scope="module")
+def root(stack: StackSettings) -> str:
+    token = admin_token()
+    if token is None:
+        pytest.skip("the stack has no admin token (contrail demo up makes one)")
+    return token
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    found = Issuer()
+    yield found
+    found.close()
+
+
+@pytest.fixture(scope="module")
+def registry(
+    stack: StackSettings, root: str, issuer: Issuer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    log = tmp_path_factory.mktemp("auth") / "registry.log"
+    env = {
+        "CONTRAIL_OIDC_ISSUER": issuer.url,
+        "CONTRAIL_OIDC_AUDIENCE": AUDIENCE,
+        "CONTRAIL_AUTH_CACHE_SECONDS": "1",
+    }
+    process = ServiceProcess("registry", env, log).start()
+    yield process
+    process.stop()
+
+
+def _remote_env(registry: ServiceProcess, root: str) -> dict[str, str]:
+    return {
+        "CONTRAIL_REGISTRY_URL": registry.url,
+        "CONTRAIL_SERVICE_TOKEN": root,
+        "CONTRAIL_AUTH_CACHE_SECONDS": "1",
+    }
+
+
+@pytest.fixture(scope="module")
+def launcher(
+    registry: ServiceProcess, root: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    log = tmp_path_factory.mktemp("auth") / "launcher.log"
+    process = ServiceProcess("launcher", _remote_env(registry, root), log).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def notifier(
+    registry: ServiceProcess, root: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    name = uuid.uuid4().hex[:10]
+    env = {
+        **_remote_env(registry, root),
+        "CONTRAIL_NOTIFIER_SCHEMA": f"notifier_t{name}",
+        "CONTRAIL_NOTIFIER_GROUP": f"test-notifier-{name}",
+        "CONTRAIL_NOTIFIER_EXECUTIONS_TOPIC": f"test.auth.{name}",
+    }
+    log = tmp_path_factory.mktemp("auth") / "notifier.log"
+    process = ServiceProcess("notifier", env, log).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def projects(registry: ServiceProcess, root: str) -> tuple[str, str]:
+    """Two projects, A and B."""
+    names = (f"auth-a-{uuid.uuid4().hex[:6]}", f"auth-b-{uuid.uuid4().hex[:6]}")
+    with registry.client(root) as api:
+        for name in names:
+            response = api.post("/api/v1/projects", json={"name": name})
+            assert response.status_code == 201, response.text
+    return names
+
+
+def make_token(registry: ServiceProcess, root: str, project: str, role: str, **extra: Any) -> str:
+    with registry.client(root) as api:
+        response = api.post("/api/v1/auth/tokens", json={"project": project, "role": role, **extra})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The machine-readable error of a refused request, checked for its status and code."""
+    assert response.status_code == status, (response.status_code, response.text)
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == {401: "unauthenticated", 403: "forbidden"}[status]
+    assert error["message"]
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+    return error
+
+
+def register_task(api: httpx.Client, project: str, name: str = "t") -> httpx.Response:
+    spec = task_spec(f"{name}")
+    return api.post(
+        f"/api/v1/{KIND_PATHS[ResourceType.TASK]}", json=body(project, spec.name, "v1", spec)
+    )
+
+
+def launch(api: httpx.Client, project: str) -> httpx.Response:
+    return api.post(
+        "/api/v1/executions",
+        json={"project": project, "domain": "development", "launch_plan": {"name": "absent"}},
+    )
+
+
+# --- 401 ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        (None, "no credential"),
+        ("Basic YWxpY2U6c2VjcmV0", "not 'Bearer"),
+        ("Bearer", "not 'Bearer"),
+        ("Bearer ctr_short", "ctr_<12"),
+        ("Bearer ctr_abcdefghijkl_" + "A" * 43, "not valid"),
+        ("Bearer hello", "neither"),
+        ("Bearer a.b.c", "JWT"),
+    ],
+)
+def test_no_or_bad_credential_is_401_on_every_service(
+    registry: ServiceProcess,
+    launcher: ServiceProcess,
+    notifier: ServiceProcess,
+    header: str | None,
+    says: str,
+) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    for service, path in (
+        (registry, "/api/v1/projects"),
+        (launcher, "/api/v1/executions?project=x"),
+        (notifier, "/api/v1/subscriptions"),
+    ):
+        response = httpx.get(f"{service.url}{path}", headers=headers, timeout=30)
+        error = error_of(response, 401)
+        assert says in error["message"], (service.service, error)
+        # Health stays open.
+        assert httpx.get(f"{service.url}/healthz", timeout=10).status_code == 200
+
+
+def test_an_expired_token_is_401(
+    registry: ServiceProcess, root: str, projects: tuple[str, str]
+) -> None:
+    token = make_token(registry, root, projects[0], "viewer", expires_in_seconds=1)
+    with registry.client(token) as api:
+        response = eventually(
+            lambda: api.get(f"/api/v1/projects/{projects[0]}"),
+            lambda r: r.status_code == 401,
+            timeout=15,
+            what="the token to expire",
+        )
+    assert "expired" in error_of(response, 401)["message"]
+
+
+def test_a_revoked_token_stops_working_within_seconds_on_a_remote_service(
+    registry: ServiceProcess, notifier: ServiceProcess, root: str, projects: tuple[str, str]
+) -> None:
+    token = make_token(registry, root, projects[0], "viewer", name="to revoke")
+    with notifier.client(token) as remote, registry.client(root) as admin:
+        assert remote.get("/api/v1/subscriptions").status_code == 200  # now cached there
+        token_id = token.split("_")[1]
+        revoked = admin.delete(f"/api/v1/auth/tokens/{token_id}")
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["revoked_at"] is not None
+        assert "token" not in revoked.json()
+        with registry.client(token) as local:
+            assert "revoked" in error_of(local.get("/api/v1/auth/whoami"), 401)["message"]
+        response = eventually(
+            lambda: remote.get("/api/v1/subscriptions"),
+            lambda r: r.status_code == 401,
+            timeout=10,
+            what="the notifier to refuse the revoked token",
+        )
+    assert "revoked" in error_of(response, 401)["message"]
+
+
+# --- 403: one project's token in another ----------------------------------------------------------
+
+
+def test_a_launcher_token_for_a_cannot_read_launch_or_register_in_b(
+    registry: ServiceProcess,
+    launcher: ServiceProcess,
+    notifier: ServiceProcess,
+    root: str,
+    projects: tuple[str, str],
+) -> None:
+    a, b = projects
+    token = make_token(registry, root, a, "launcher")
+    with (
+        registry.client(token) as reg,
+        launcher.client(token) as lau,
+        notifier.client(token) as notes,
+    ):
+        # In A: reads and launches pass access control (the launch plan does not exist: 404).
+        assert reg.get(f"/api/v1/projects/{a}").status_code == 200
+        assert reg.get("/api/v1/tasks", params={"project": a}).status_code == 200
+        assert lau.get("/api/v1/executions", params={"project": a}).status_code == 200
+        assert launch(lau, a).status_code == 404
+        assert lau.post(f"/api/v1/executions/{a}/development/absent/relaunch").status_code == 404
+        # In B: 403, naming who, what role and which project.
+        for response in (
+            reg.get(f"/api/v1/projects/{b}"),
+            reg.get("/api/v1/tasks", params={"project": b}),
+            reg.get(f"/api/v1/tasks/{b}/development/t/v1"),
+            register_task(reg, b),
+            lau.get("/api/v1/executions", params={"project": b}),
+            lau.get(f"/api/v1/executions/{b}/development/x"),
+            launch(lau, b),
+            lau.post(f"/api/v1/executions/{b}/development/x/abort"),
+            lau.post(f"/api/v1/executions/{b}/development/x/relaunch"),
+            lau.get(f"/console/projects/{b}/domains/development/executions/x"),
+            notes.post(
+                "/api/v1/subscriptions",
+                json={
+                    "project": b,
+                    "phases": ["FAILED"],
+                    "channels": [{"kind": "email", "target": "x@example.com"}],
+                },
+            ),
+        ):
+            error = error_of(response, 403)
+            assert f"project {b}" in error["message"], error
+            assert error["details"][0]["project"] == b
+        # Across projects: it must name one.
+        assert "?project=" in error_of(lau.get("/api/v1/executions"), 403)["message"]
+        assert "?project=" in error_of(reg.get("/api/v1/tasks"), 403)["message"]
+        # The projects list shows A only.
+        names = {
+            p["name"] for p in reg.get("/api/v1/projects", params={"limit": 500}).json()["items"]
+        }
+        assert b not in names
+    # The console takes the token from its cookie too (a browser's way).
+    cookies = {"contrail_token": token}
+    page = httpx.get(
+        f"{launcher.url}/console/projects/{b}/domains/development/executions/x", cookies=cookies
+    )
+    error_of(page, 403)
+
+
+def test_the_role_ladder(
+    registry: ServiceProcess, launcher: ServiceProcess, root: str, projects: tuple[str, str]
+) -> None:
+    a, b = projects
+    viewer, launcher_, editor, admin = (
+        make_token(registry, root, a, role) for role in ("viewer", "launcher", "editor", "admin")
+    )
+    with launcher.client(viewer) as lau:
+        assert "launcher" in error_of(launch(lau, a), 403)["message"]
+        assert lau.get("/api/v1/executions", params={"project": a}).status_code == 200
+    with registry.client(launcher_) as reg:
+        assert "editor" in error_of(register_task(reg, a), 403)["message"]
+    with registry.client(editor) as reg:
+        assert register_task(reg, a, f"t{uuid.uuid4().hex[:6]}").status_code == 201
+        grant = {"principal": "someone", "project": a, "role": "viewer"}
+        assert "admin" in error_of(reg.post("/api/v1/auth/grants", json=grant), 403)["message"]
+        error_of(reg.post("/api/v1/auth/tokens", json={"project": a, "role": "viewer"}), 403)
+    with registry.client(admin) as reg:
+        person = f"person-{uuid.uuid4().hex[:6]}"
+        grant = {"principal": person, "project": a, "role": "viewer"}
+        assert reg.post("/api/v1/auth/grants", json=grant).status_code == 201
+        assert reg.post("/api/v1/auth/grants", json=grant).status_code == 200
+        listed = reg.get("/api/v1/auth/grants", params={"principal": person}).json()["items"]
+        assert listed == [{"principal": person, "project": a, "domain": None, "role": "viewer"}]
+        error_of(reg.post("/api/v1/auth/grants", json={**grant, "project": b}), 403)
+        error_of(reg.post("/api/v1/auth/tokens", json={"project": "*", "role": "viewer"}), 403)
+        # An admin of A may not mint a token for the stack's admin (who holds * grants).
+        error_of(
+            reg.post(
+                "/api/v1/auth/tokens", json={"project": a, "role": "viewer", "principal": "admin"}
+            ),
+            403,
+        )
+        made = reg.post(
+            "/api/v1/auth/tokens", json={"project": a, "role": "viewer", "principal": person}
+        )
+        assert made.status_code == 201, made.text
+        tokens = reg.get("/api/v1/auth/tokens", params={"principal": person}).json()["items"]
+        assert [t["id"] for t in tokens] == [made.json()["id"]]
+        assert all("token" not in t and "hash" not in t for t in tokens)
+        params = {"principal": person, "project": a, "role": "viewer"}
+        assert reg.delete("/api/v1/auth/grants", params=params).status_code == 200
+        assert reg.delete("/api/v1/auth/grants", params=params).status_code == 404
+
+
+def test_a_new_service_account_token_names_its_grant(
+    registry: ServiceProcess, root: str, projects: tuple[str, str]
+) -> None:
+    a = projects[0]
+    token = make_token(registry, root, a, "launcher", domain="development")
+    with registry.client(token) as api:
+        me = api.get("/api/v1/auth/whoami").json()
+    assert me["kind"] == "service"
+    assert me["via"] == "token"
+    assert me["name"].startswith(f"{a}-launcher-")
+    assert me["grants"] == [{"project": a, "domain": "development", "role": "launcher"}]
+    assert me["token_id"] == token.split("_")[1]
+
+
+# --- OIDC ----------------------------------------------------------------------------------------
+
+
+def test_oidc_jwts_are_accepted_with_their_roles(
+    registry: ServiceProcess,
+    notifier: ServiceProcess,
+    issuer: Issuer,
+    projects: tuple[str, str],
+) -> None:
+    a, b = projects
+    token = issuer.token("carol@example.com", [f"{a}:viewer", "offline_access"])
+    with registry.client(token) as api:
+        me = api.get("/api/v1/auth/whoami")
+        assert me.status_code == 200, me.text
+        assert me.json() == {
+            "name": "carol@example.com",
+            "kind": "user",
+            "via": "oidc",
+            "token_id": None,
+            "grants": [{"project": a, "domain": None, "role": "viewer"}],
+        }
+        assert api.get(f"/api/v1/projects/{a}").status_code == 200
+        error_of(api.get(f"/api/v1/projects/{b}"), 403)
+    # A service that resolves through the registry takes it too.
+    with notifier.client(token) as remote:
+        assert remote.get("/api/v1/subscriptions").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("case", "says"),
+    [
+        ("bad signature", "signature"),
+        ("wrong audience", "audience"),
+        ("wrong issuer", "issued by"),
+        ("expired", "expired"),
+        ("unknown key", "signing key"),
+    ],
+)
+def test_oidc_jwts_are_refused(
+    registry: ServiceProcess, issuer: Issuer, projects: tuple[str, str], case: str, says: str
+) -> None:
+    roles = [f"{projects[0]}:admin"]
+    if case == "bad signature":
+        token = issuer.token("mallory", roles, key=new_key())
+    elif case == "wrong audience":
+        token = issuer.token("mallory", roles, audience="another-service")
+    elif case == "wrong issuer":
+        token = issuer.token("mallory", roles, issuer="http://127.0.0.1:1")
+    elif case == "expired":
+        token = issuer.token("mallory", roles, expires_in=-120)
+    else:
+        other = Issuer()
+        try:
+            token = other.token("mallory", roles, issuer=issuer.url)
+        finally:
+            other.close()
+    with registry.client(token) as api:
+        error = error_of(api.get("/api/v1/auth/whoami"), 401)
+    assert says in error["message"], error
+
+
+def test_a_log_of_the_services_holds_no_token(
+    registry: ServiceProcess, launcher: ServiceProcess, root: str, projects: tuple[str, str]
+) -> None:
+    token = make_token(registry, root, projects[0], "viewer")
+    with launcher.client(token) as api:
+        api.get("/api/v1/executions", params={"project": projects[0]})
+    for process in (registry, launcher):
+        text = Path(process.log).read_text()
+        assert token not in text
+        assert root not in text
