@@ -56,8 +56,10 @@ env:
 unit: install
 	$(VENV)/bin/pytest tests/unit -q
 
+# Lint, every test, then no password, key or token of the stack in its logs.
 test: lint
 	$(VENV)/bin/pytest -q
+	$(VENV)/bin/python -m tests.log_secrets
 
 clean: down
 	rm -rf .contrail
