@@ -8,10 +8,11 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 
 from shared.identifiers import ResourceType
 from shared.settings import StackSettings
-from tests.auth import auth_headers
+from tests.auth import auth_headers, new_token
 from tests.eventually import eventually_async
 from tests.integration.launcher_support import (
     TERMINAL,
@@ -23,11 +24,9 @@ from tests.integration.launcher_support import (
 from tests.integration.registry_support import new_project, open_registry
 
 
-async def _actor(client: httpx.AsyncClient) -> str:
-    """Whom the stack takes the tests' credential for (``system`` before authentication)."""
-    response = await client.get("/api/v1/auth/whoami")
-    if response.status_code == 404:
-        return "system"
+async def _actor(client: httpx.AsyncClient, headers: dict[str, str] | None = None) -> str:
+    """Whom the stack takes the credential in ``headers`` (else the client's) for."""
+    response = await client.get("/api/v1/auth/whoami", headers=headers)
     assert response.status_code == 200, response.text
     name: str = response.json()["name"]
     return name
@@ -137,3 +136,25 @@ async def test_registrations_a_launch_and_an_abort_are_audited_once_each(
         aborts = await _audit(client, project=project, action="abort", actor=actor)
         assert [e["id"] for e in aborts] == [e["id"] for e in entries if e["action"] == "abort"]
         assert await _audit(client, project=project, since="2999-01-01T00:00:00Z") == []
+
+
+async def test_reading_the_audit_log_needs_admin_on_its_project(stack: StackSettings) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        if await _actor(client, auth_headers()) == "anonymous":
+            pytest.skip("access control is off on this stack")
+        project = new_project()
+        admin = {"Authorization": f"Bearer {new_token(project, 'admin')}"}
+        launcher = {"Authorization": f"Bearer {new_token(project, 'launcher')}"}
+        other = {"Authorization": f"Bearer {new_token(new_project(), 'admin')}"}
+
+        async def status(headers: dict[str, str], **query: str) -> int:
+            response = await client.get("/api/v1/audit", params=query, headers=headers)
+            return response.status_code
+
+        assert await status(admin, project=project) == 200
+        assert await status(admin, project=project, domain="development") == 200
+        assert await status(admin) == 403  # every project's entries: admin on * only
+        assert await status(launcher, project=project) == 403
+        assert await status(other, project=project) == 403
+        assert await status({}, project=project) == 401
+        assert await status(auth_headers()) == 200  # the stack's admin holds *
