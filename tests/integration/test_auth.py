@@ -13,13 +13,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
+from services.metrics.entrypoints.http import build_app as metrics_app
 from shared.identifiers import ResourceType
-from shared.settings import StackSettings
+from shared.settings import MetricsSettings, StackSettings
 from tests.auth import admin_token
 from tests.eventually import eventually
 from tests.integration.auth_support import AUDIENCE, Issuer, ServiceProcess, new_key
@@ -399,3 +401,59 @@ def test_a_log_of_the_services_holds_no_token(
         text = Path(process.log).read_text()
         assert token not in text
         assert root not in text
+
+
+async def test_the_metrics_service_checks_the_project_of_usage_queries(
+    registry: ServiceProcess, root: str, projects: tuple[str, str]
+) -> None:
+    """The usage API, in process: its credentials resolved by the registry, refused before any
+    query runs (so no metrics database is needed)."""
+    a, b = projects
+    settings = MetricsSettings(auth_enabled=True, registry_url=registry.url)
+    app = metrics_app(settings)
+    app.state.runtime = SimpleNamespace(settings=settings)
+    app.state.metrics = SimpleNamespace()
+    token = make_token(registry, root, a, "viewer")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as api:
+        error_of(await api.get("/api/v1/usage/summary", params={"project": a}), 401)
+        headers = {"Authorization": f"Bearer {token}"}
+        for path in ("summary", "top", "rightsizing", "attempts"):
+            response = await api.get(
+                f"/api/v1/usage/{path}", params={"project": b}, headers=headers
+            )
+            assert f"project {b}" in error_of(response, 403)["message"]
+            response = await api.get(f"/api/v1/usage/{path}", headers=headers)
+            assert "?project=" in error_of(response, 403)["message"]
+
+
+def test_the_console_sign_in_keeps_the_token_in_an_http_only_cookie(
+    registry: ServiceProcess, launcher: ServiceProcess, root: str, projects: tuple[str, str]
+) -> None:
+    a = projects[0]
+    page = f"/console/projects/{a}/domains/development/executions/nothing"
+    with httpx.Client(base_url=launcher.url, timeout=30) as browser:
+        assert browser.get(page).status_code == 401
+        form = browser.get("/console/login", params={"next": page})
+        assert form.status_code == 200
+        assert "name='token'" in form.text
+        refused = browser.post("/console/login", data={"token": "ctr_nope", "next": page})
+        assert refused.status_code == 401
+        assert "ctr_nope" not in refused.text
+        token = make_token(registry, root, a, "viewer")
+        signed_in = browser.post("/console/login", data={"token": token, "next": page})
+        assert signed_in.status_code == 303
+        assert signed_in.headers["location"] == page
+        cookie = signed_in.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        # Past access control: there is no such execution.
+        assert browser.get(page).status_code == 404
+        # The cookie is not taken for a change (no form elsewhere can act through it).
+        response = browser.post(f"/api/v1/executions/{a}/development/nothing/abort")
+        error_of(response, 401)
+        # Never an open redirect.
+        away = browser.post(
+            "/console/login", data={"token": token, "next": "https://evil.example/"}
+        )
+        assert away.headers["location"] == "/console/login"

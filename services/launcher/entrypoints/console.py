@@ -124,14 +124,20 @@ login_router = APIRouter(prefix="/console", tags=["console"])
 
 _LOGIN_FORM = (
     "<!doctype html><html><head><meta charset='utf-8'><title>Contrail: sign in</title>"
-    f"<style>{_STYLE}</style></head><body><h1>Sign in to the console</h1>{{error}}"
+    f"<style>{_STYLE}</style></head><body><h1>Sign in to the console</h1>@error@"
     "<form method='post' action='/console/login'>"
-    "<input type='hidden' name='next' value='{next}'>"
+    "<input type='hidden' name='next' value='@next@'>"
     "<p><label>API token <input type='password' name='token' size='60' autofocus></label></p>"
     "<p><button type='submit'>Sign in</button></p></form>"
     "<p>Make a token with <code>contrail auth token create --project P --role viewer</code>."
     "</p></body></html>"
 )
+
+
+def _login_page(error: str, next_page: str) -> str:
+    # Not str.format: the style sheet has braces of its own.
+    page = _LOGIN_FORM.replace("@next@", escape(next_page, quote=True))
+    return page.replace("@error@", error)
 
 
 def _next_page(value: str | None) -> str:
@@ -143,7 +149,7 @@ def _next_page(value: str | None) -> str:
 
 @login_router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 async def login_form(next: str | None = None) -> HTMLResponse:
-    return HTMLResponse(_LOGIN_FORM.format(error="", next=escape(_next_page(next), quote=True)))
+    return HTMLResponse(_login_page("", _next_page(next)))
 
 
 @login_router.post("/login", include_in_schema=False)
@@ -156,8 +162,7 @@ async def login(request: Request) -> Response:
         await authenticator_of(request).principal(token)
     except ServiceError as exc:
         error = f"<p class='FAILED'>{escape(exc.message)}</p>"
-        page = _LOGIN_FORM.format(error=error, next=escape(next_page, quote=True))
-        return HTMLResponse(page, status_code=exc.status)
+        return HTMLResponse(_login_page(error, next_page), status_code=exc.status)
     response = RedirectResponse(next_page, status_code=303)
     response.set_cookie(
         TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/console", max_age=12 * 3600
