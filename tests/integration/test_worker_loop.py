@@ -403,3 +403,28 @@ async def test_bundles_unused_for_long_leave_the_cache_and_come_back_on_use(
     assert again == folder
     assert (again / "worker_loop_tasks" / "tasks.py").is_file()
     assert cache.purge(7 * 24 * 3600) == []
+
+
+async def test_a_dispatch_sent_again_after_its_attempt_ended_is_not_run_again(
+    consume: Consume, producer: AIOKafkaProducer, bundle_uri: str
+) -> None:
+    """The launcher's outbox sends a dispatch again when PostgreSQL dies between sending it
+    and marking it sent (the chaos run found such attempts run twice): the worker that ran
+    the attempt ignores the copy, even once the attempt is over."""
+    sent = dispatch(bundle_uri, "nap", {"seconds": 0.0}, inputs_types={"seconds": FLOAT})
+    await send(producer, sent)
+    assert terminal(await reports(consume, sent)).kind is ReportKind.SUCCEEDED
+
+    # The copy, then another attempt of the same execution: the same partition, read in order.
+    await send(producer, sent)
+    after = sent.model_copy(update={"node_path": "n1"})
+    await send(producer, after)
+    found = await reports(
+        consume,
+        sent,
+        until=lambda rs: any(r.kind in TERMINAL and r.node_path == "n1" for r in rs),
+    )
+
+    first = [r.kind for _, r in found if r.node_path == "n0" and r.kind is not ReportKind.HEARTBEAT]
+    assert first == [ReportKind.STARTED, ReportKind.SUCCEEDED]
+    assert [r.kind for _, r in found if r.node_path == "n1"][-1] is ReportKind.SUCCEEDED

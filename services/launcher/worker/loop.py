@@ -85,6 +85,10 @@ tracer = trace.get_tracer("contrail.worker")
 
 REMEMBERED_TERMINATIONS = 10_000
 """Terminations of attempts not (yet) seen here that a worker remembers."""
+REMEMBERED_ATTEMPTS = 100_000
+"""Attempts run here whose dispatch, delivered again, is ignored. The launcher's outbox
+sends a dispatch again when PostgreSQL dies between sending it and marking it sent
+(the chaos run found those reruns); that copy lands on the same partition, so here."""
 _FINAL_REPORT_SECONDS = 20.0
 """After the grace period, how long aborted attempts have to report before the runner closes."""
 
@@ -128,6 +132,7 @@ class Worker:
         self._taken: dict[str, _Taken] = {}
         self._stopping = asyncio.Event()
         self._terminated: OrderedDict[str, None] = OrderedDict()
+        self._ran: OrderedDict[str, None] = OrderedDict()
         self._dispatch = BatchConsumer(
             settings,
             DISPATCH,
@@ -265,7 +270,7 @@ class Worker:
 
     def _take_one(self, dispatch: AttemptDispatch) -> _Taken | None:
         attempt_id = dispatch.attempt_id
-        if attempt_id in self._taken:
+        if attempt_id in self._taken or attempt_id in self._ran:
             log.info("ignored a redelivered dispatch", extra={"attempt_id": attempt_id})
             return None
         taken = _Taken(dispatch, terminate=attempt_id in self._terminated)
@@ -339,6 +344,7 @@ class Worker:
             log.exception("could not report an attempt", extra={"attempt_id": dispatch.attempt_id})
         finally:
             await self._stop_heartbeats(taken)
+            self._remember_ran(dispatch.attempt_id)
             self._taken.pop(dispatch.attempt_id, None)
             self._dispatch.wake()
 
@@ -544,6 +550,11 @@ class Worker:
             log.info(
                 "terminating an attempt", extra={"attempt_id": attempt_id, "reason": control.reason}
             )
+
+    def _remember_ran(self, attempt_id: str) -> None:
+        self._ran[attempt_id] = None
+        while len(self._ran) > REMEMBERED_ATTEMPTS:
+            self._ran.popitem(last=False)
 
     def _remember_termination(self, attempt_id: str) -> None:
         self._terminated[attempt_id] = None
