@@ -36,7 +36,7 @@ EXPECTED_SECRETS = {
     "smtp_password",
     "slack_bot_token",
     "webhook_secret",
-    "service_token",
+    "secrets_key",
     "service_token",
 }
 
