@@ -72,7 +72,14 @@ class RemoteResolver:
             raise AuthUnavailable(
                 f"the registry answered {response.status_code} when asked who the caller is"
             )
-        return Principal.from_json(response.json())
+        principal = Principal.from_json(response.json())
+        if principal.via == "anonymous":
+            # Trusting it would let any credential in: the registry must check them too.
+            raise AuthUnavailable(
+                "the registry does not check credentials (CONTRAIL_AUTH_ENABLED is off there), "
+                "so this service, which has it on, cannot tell who is calling"
+            )
+        return principal
 
     async def close(self) -> None:
         await self._client.aclose()

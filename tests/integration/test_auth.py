@@ -457,3 +457,25 @@ def test_the_console_sign_in_keeps_the_token_in_an_http_only_cookie(
             "/console/login", data={"token": token, "next": "https://evil.example/"}
         )
         assert away.headers["location"] == "/console/login"
+
+
+async def test_a_service_refuses_to_trust_a_registry_that_checks_no_credentials(
+    stack: StackSettings, root: str
+) -> None:
+    """With auth on here but off at the registry, whoami answers "anonymous" for anything:
+    503, not a door open to every credential."""
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as gateway:
+        me = (await gateway.get("/api/v1/auth/whoami")).json()
+    if me["via"] != "anonymous":
+        pytest.skip("the stack's registry checks credentials")
+    settings = MetricsSettings(auth_enabled=True, registry_url=stack.gateway_url)
+    app = metrics_app(settings)
+    app.state.runtime = SimpleNamespace(settings=settings)
+    app.state.metrics = SimpleNamespace()
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": "Bearer ctr_abcdefghijkl_" + "A" * 43}
+    async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as api:
+        response = await api.get("/api/v1/usage/freshness", headers=headers)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    assert "does not check credentials" in response.json()["error"]["message"]
