@@ -32,7 +32,7 @@ import apprise.plugins.email.base as _apprise_email
 import apprise.plugins.pagerduty as _apprise_pagerduty
 
 from services.notifier.service_layer.ports import Outgoing, SendFailed, SendRefused
-from shared.sealing import SealingError, SecretBox, is_sealed, open_value
+from shared.sealing import MASK, SealingError, SecretBox, is_sealed, open_value
 from shared.settings import NotifierSettings
 from shared.specs import ChannelKind
 
@@ -47,6 +47,42 @@ for _name in ("apprise", "urllib3", "requests"):
 _delivery_message_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "contrail_message_id", default=None
 )
+# The secrets of the send in progress: apprise's warnings quote a token it finds invalid.
+_send_secrets: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "contrail_send_secrets", default=()
+)
+
+
+class _MaskSendSecrets(logging.Filter):
+    """Writes ``****`` for the current send's secrets in apprise's log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = _send_secrets.get()
+        if secrets:
+            text = record.getMessage()
+            masked = text
+            for secret in secrets:
+                masked = masked.replace(secret, MASK)
+            if masked != text:
+                record.msg, record.args = masked, None
+        return True
+
+
+logging.getLogger("apprise").addFilter(_MaskSendSecrets())
+
+
+def secrets_of(target: str, *more: str | None) -> tuple[str, ...]:
+    """What of a destination may be a credential: the whole of it, and each path segment,
+    user info and query value of a URL (a Slack token, a Teams ``sig``); longest first."""
+    found = {target, quote(target, safe="")}
+    if target.startswith(("http://", "https://")):
+        parts = urlsplit(target)
+        found.update(segment for segment in parts.path.split("/"))
+        found.update(value for _, value in parse_qsl(parts.query, keep_blank_values=True))
+        found.update(v for v in (parts.username, parts.password) if v)
+    found.update(v for v in more if v)
+    # Short pieces (``services``, ``v1``) are no secret and would mask ordinary words.
+    return tuple(sorted((s for s in found if len(s) >= 6), key=len, reverse=True))
 
 
 def _message_id(idstring: str | None = None, domain: str | None = None) -> str:
@@ -78,13 +114,23 @@ class AppriseChannels:
 
     async def send(self, message: Outgoing) -> None:
         message = self._opened(message)
-        self._check_host(message)
-        send = self._plugin_call(message)
-        context = contextvars.copy_context()
-        context.run(_delivery_message_id.set, message_id(message.delivery_id))
-        ok = await asyncio.wait_for(
-            asyncio.to_thread(context.run, send), self.settings.notifier_send_timeout_seconds
+        s = self.settings
+        secrets = secrets_of(
+            message.target,
+            s.slack_bot_token.get_secret_value() if s.slack_bot_token else None,
+            s.smtp_password.get_secret_value() if s.smtp_password else None,
         )
+        masking = _send_secrets.set(secrets)
+        try:
+            self._check_host(message)
+            send = self._plugin_call(message)
+            context = contextvars.copy_context()
+            context.run(_delivery_message_id.set, message_id(message.delivery_id))
+            ok = await asyncio.wait_for(
+                asyncio.to_thread(context.run, send), s.notifier_send_timeout_seconds
+            )
+        finally:
+            _send_secrets.reset(masking)
         if not ok:
             raise SendFailed(f"{message.channel.value}: the receiver did not accept the message")
 
