@@ -19,7 +19,13 @@ from shared.phases import ExecutionPhase
 from shared.retry import Backoff
 from shared.settings import NotifierSettings
 from shared.specs import ChannelKind, Notification
-from tests.unit.fakes_notifier import FakeChannels, FakeLaunchPlans, FakeNotifierUoW, Tables
+from tests.unit.fakes_notifier import (
+    FakeChannels,
+    FakeDeliveries,
+    FakeLaunchPlans,
+    FakeNotifierUoW,
+    Tables,
+)
 
 PLAN = Identifier(
     resource_type=ResourceType.LAUNCH_PLAN,
@@ -161,6 +167,36 @@ async def test_a_send_that_keeps_failing_backs_off_then_is_dead_on_the_dlq() -> 
     assert w.statuses() == {"d1": "sent"}
     with pytest.raises(Conflict):
         await w.subscriptions.retry("d1")
+
+
+async def test_a_send_is_recorded_once_postgresql_is_back_and_not_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL away between a send and its record (the chaos run: alerts sent twice once
+    their lease ran out): the record is retried until stored, and the alert goes out once."""
+    w = World()
+    await w.subscribe()
+    await w.notifier.ingest([event("e1")])
+    failures = iter([ConnectionRefusedError("PostgreSQL is down"), OSError("still down")])
+    record = FakeDeliveries.record
+
+    async def record_when_back(self: FakeDeliveries, *args: Any) -> None:
+        for failure in failures:
+            raise failure
+        await record(self, *args)
+
+    monkeypatch.setattr(FakeDeliveries, "record", record_when_back)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    w.notifier.sleep = sleep
+    assert await w.notifier.send_due(10) == 1
+    assert len(waits) == 2
+    assert w.statuses() == {"d1": "sent"}
+    assert await w.notifier.send_due(10) == 0
+    assert len(w.channels.sent) == 1
 
 
 async def test_a_send_refused_for_its_host_is_dead_at_once() -> None:

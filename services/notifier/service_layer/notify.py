@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import random as _random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,7 +64,7 @@ from shared.events.envelope import CloudEvent, source_of
 from shared.events.topics import NOTIFICATIONS, dead_letter
 from shared.identifiers import ExecutionIdentifier, Identifier, ResourceType
 from shared.outbox.writer import OutboxMessage
-from shared.retry import Backoff
+from shared.retry import Backoff, retry_transient
 from shared.routes import console_url
 from shared.specs import ChannelKind
 
@@ -120,6 +120,7 @@ class Notifier:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         random: Callable[[], float] = _random.random,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.uow = uow
         self.launch_plans = launch_plans
@@ -132,6 +133,7 @@ class Notifier:
         self.clock = clock
         self.random = random
         self.new_id = new_id
+        self.sleep = sleep
         self.index = RuleIndex()
         self._version: tuple[int, datetime | None] | None = None
         self._installed_at: datetime | None = None
@@ -318,10 +320,21 @@ class Notifier:
             attempts=attempts,
             error=error,
         )
-        async with self.uow() as uow:
-            await uow.deliveries.record(row.delivery_id, status.value, attempts, error, retry_in)
-            await uow.outbox.add(_outcome_messages(data, status))
-            await uow.commit()
+
+        async def record() -> None:
+            async with self.uow() as uow:
+                await uow.deliveries.record(
+                    row.delivery_id, status.value, attempts, error, retry_in
+                )
+                await uow.outbox.add(_outcome_messages(data, status))
+                await uow.commit()
+
+        # What was sent stays sent: given up while PostgreSQL is away, the record would be
+        # lost, the delivery's lease run out and the alert go out again (the chaos run's
+        # PostgreSQL kill sent two alerts twice that way).
+        await retry_transient(
+            record, what="recording a delivery's outcome", sleep=self.sleep, random=self.random
+        )
         log.info(
             "delivery %s",
             status.value,
