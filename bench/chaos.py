@@ -273,8 +273,10 @@ async def restore_until_healthy(timeout: float = 240.0) -> None:
         await asyncio.sleep(2)
 
 
-async def inject(component: str, began: float) -> Fault:
+async def inject(component: str, began: float, console: Console) -> Fault:
+    """SIGKILL ``component``, wait until it is gone, and bring the stack back."""
     at = time.monotonic()
+    console.log(f"SIGKILL {component}")
     pid = Stack().component(component).pid()
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
@@ -282,7 +284,11 @@ async def inject(component: str, began: float) -> Fault:
         await wait_gone(component, timeout=90)
     gone = time.monotonic() - at
     await restore_until_healthy()
-    return Fault(component, at - began, gone, time.monotonic() - at)
+    fault = Fault(component, at - began, gone, time.monotonic() - at)
+    console.log(
+        f"{component} gone after {gone:.1f} s, stack healthy after {fault.back_after:.1f} s"
+    )
+    return fault
 
 
 async def faults(
@@ -294,23 +300,22 @@ async def faults(
     began: float,
     console: Console,
 ) -> list[Fault]:
-    done: list[Fault] = []
+    """Up to ``count`` faults while the load runs, ``interval`` to ``interval`` + 5 s apart.
+
+    Kills keep to their schedule: one may come while ``contrail demo up`` is still
+    bringing back the component killed before it (it then restarts both).
+    """
+    injected: list[asyncio.Task[Fault]] = []
     # Every component once, in an order of the seed's, before any twice.
     order: list[str] = []
-    next_at = began + interval + rng.uniform(0, 5)
-    while len(done) < count and next_at < began + seconds:
-        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    at = began + interval + rng.uniform(0, 5)
+    while len(injected) < count and at < began + seconds:
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
         if not order:
             order = rng.sample(list(components), len(components))
-        component = order.pop(0)
-        console.log(f"SIGKILL {component}")
-        fault = await inject(component, began)
-        console.log(
-            f"{component} gone after {fault.gone_after:.1f} s, back after {fault.back_after:.1f} s"
-        )
-        done.append(fault)
-        next_at = max(next_at + interval + rng.uniform(0, 5), time.monotonic() + 1)
-    return done
+        injected.append(asyncio.create_task(inject(order.pop(0), began, console)))
+        at += interval + rng.uniform(0, 5)
+    return list(await asyncio.gather(*injected))
 
 
 # --- what the services say --------------------------------------------------------------------

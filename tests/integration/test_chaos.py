@@ -42,7 +42,7 @@ async def test_a_minute_of_load_with_three_components_killed_loses_nothing(
     stack: StackSettings,
 ) -> None:
     chaos = chaos_module()
-    result = await chaos.run(duration=60, rate=10, seed=SEED, faults_max=3, fault_interval=5)
+    result = await chaos.run(duration=60, rate=10, seed=SEED, faults_max=3, fault_interval=12)
     console = Console(width=120, record=True)
     console.print(chaos.table(result))
     shown = console.export_text()
