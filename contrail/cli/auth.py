@@ -47,6 +47,7 @@ from contrail.config import (
 )
 from contrail.remote import Grant, Identity, Remote, TokenInfo, Unauthenticated
 from shared.auth.roles import Role
+from shared.events.catalogue import AuditAction
 
 app = typer.Typer(
     help="Sign in, see who you are, manage API tokens and grants, read the audit log.",
@@ -337,9 +338,12 @@ def audit(
         str | None, typer.Option("--domain", "-d", help="Only this domain's entries.")
     ] = None,
     action: Annotated[
-        str | None,
+        AuditAction | None,
         typer.Option(
-            "--action", "-a", help="Only this action: register, launch, token.create, ..."
+            "--action",
+            "-a",
+            help="Only this action: register, launch, abort, token.create, grant.create, ...",
+            case_sensitive=False,
         ),
     ] = None,
     actor: Annotated[
@@ -363,7 +367,7 @@ def audit(
         items = remote.audit(
             project=project,
             domain=domain,
-            action=action,
+            action=action.value if action is not None else None,
             actor=actor,
             since=datetime.now(UTC) - since if since is not None else None,
             limit=limit,

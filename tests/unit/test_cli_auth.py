@@ -40,3 +40,10 @@ def test_a_bad_role_or_duration_is_a_usage_error_naming_what_is_allowed(
 
     assert result.exit_code == 2
     assert all(value in result.output for value in allowed), result.output
+
+
+def test_an_unknown_audit_action_lists_the_actions() -> None:
+    result = CliRunner().invoke(app, ["auth", "audit", "--action", "lunch"])
+
+    assert result.exit_code == 2
+    assert "token.create" in result.output, result.output
