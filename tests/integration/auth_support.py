@@ -9,10 +9,6 @@ made in the test.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,61 +21,17 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.eventually import eventually
-from tests.integration.notifier_support import free_port
+from tests.integration.service_process import ServiceProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIENCE = "contrail-tests"
 
 
-class ServiceProcess:
-    """One service, ``python -m services.<service>``, on a port of its own."""
+class AuthService(ServiceProcess):
+    """A service with ``CONTRAIL_AUTH_ENABLED=true``, and clients that carry a token."""
 
     def __init__(self, service: str, env: dict[str, str], log: Path) -> None:
-        self.service = service
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            f"CONTRAIL_{service.upper()}_PORT": str(self.port),
-            "CONTRAIL_AUTH_ENABLED": "true",
-            **env,
-        }
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ServiceProcess:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.service}"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-        def ready() -> int:
-            assert self.process is not None
-            assert self.process.poll() is None, self.log.read_text()[-4000:]
-            try:
-                return httpx.get(f"{self.url}/readyz", timeout=2).status_code
-            except httpx.HTTPError:
-                return 0
-
-        eventually(ready, lambda code: code == 200, timeout=90, what=f"the test's {self.service}")
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        super().__init__(service, {"CONTRAIL_AUTH_ENABLED": "true", **env}, log)
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

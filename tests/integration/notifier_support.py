@@ -11,12 +11,8 @@ by the test, which the notifier trusts through ``REQUESTS_CA_BUNDLE``.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import ssl
 import subprocess
-import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -34,7 +30,7 @@ from shared.identifiers import ExecutionIdentifier, Identifier, ResourceType
 from shared.phases import ExecutionPhase
 from shared.settings import StackSettings
 from tests.auth import auth_headers, service_token
-from tests.eventually import eventually
+from tests.integration.service_process import ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,71 +123,22 @@ class Receiver:
         self.server.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class NotifierProcess:
+class NotifierProcess(ServiceProcess):
     """``python -m services.notifier`` with its own schema, group, topic and endpoints."""
 
     def __init__(self, topic: str, env: dict[str, str], log: Path) -> None:
         self.topic = topic
-        self.port = free_port()
         name = uuid.uuid4().hex[:10]
         self.schema = f"notifier_t{name}"
-        self.env = {
-            **os.environ,
-            "CONTRAIL_NOTIFIER_PORT": str(self.port),
+        own = {
             "CONTRAIL_NOTIFIER_SCHEMA": self.schema,
             "CONTRAIL_NOTIFIER_GROUP": f"test-notifier-{name}",
             "CONTRAIL_NOTIFIER_EXECUTIONS_TOPIC": topic,
             "CONTRAIL_NOTIFIER_SEND_INTERVAL_SECONDS": "0.1",
             # the stack's notifier account, for its calls to the registry
             **({"CONTRAIL_SERVICE_TOKEN": token} if (token := service_token("notifier")) else {}),
-            **env,
         }
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.notifier"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-        def ready() -> int:
-            assert self.process is not None
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                return httpx.get(f"{self.url}/readyz", timeout=2).status_code
-            except httpx.HTTPError:
-                return 0
-
-        eventually(ready, lambda code: code == 200, timeout=60, what="the test's notifier ready")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        super().__init__("notifier", {**own, **env}, log)
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, headers=auth_headers())

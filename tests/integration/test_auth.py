@@ -24,7 +24,7 @@ from shared.identifiers import ResourceType
 from shared.settings import MetricsSettings, StackSettings
 from tests.auth import admin_token
 from tests.eventually import eventually
-from tests.integration.auth_support import AUDIENCE, Issuer, ServiceProcess, new_key
+from tests.integration.auth_support import AUDIENCE, AuthService, Issuer, new_key
 from tests.integration.registry_support import KIND_PATHS, body, task_spec
 
 
@@ -46,19 +46,19 @@ def issuer() -> Iterator[Issuer]:
 @pytest.fixture(scope="module")
 def registry(
     stack: StackSettings, root: str, issuer: Issuer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
+) -> Iterator[AuthService]:
     log = tmp_path_factory.mktemp("auth") / "registry.log"
     env = {
         "CONTRAIL_OIDC_ISSUER": issuer.url,
         "CONTRAIL_OIDC_AUDIENCE": AUDIENCE,
         "CONTRAIL_AUTH_CACHE_SECONDS": "1",
     }
-    process = ServiceProcess("registry", env, log).start()
+    process = AuthService("registry", env, log).start()
     yield process
     process.stop()
 
 
-def _remote_env(registry: ServiceProcess, root: str) -> dict[str, str]:
+def _remote_env(registry: AuthService, root: str) -> dict[str, str]:
     return {
         "CONTRAIL_REGISTRY_URL": registry.url,
         "CONTRAIL_SERVICE_TOKEN": root,
@@ -68,18 +68,18 @@ def _remote_env(registry: ServiceProcess, root: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def launcher(
-    registry: ServiceProcess, root: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
+    registry: AuthService, root: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthService]:
     log = tmp_path_factory.mktemp("auth") / "launcher.log"
-    process = ServiceProcess("launcher", _remote_env(registry, root), log).start()
+    process = AuthService("launcher", _remote_env(registry, root), log).start()
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="module")
 def notifier(
-    registry: ServiceProcess, root: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
+    registry: AuthService, root: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthService]:
     name = uuid.uuid4().hex[:10]
     env = {
         **_remote_env(registry, root),
@@ -88,13 +88,13 @@ def notifier(
         "CONTRAIL_NOTIFIER_EXECUTIONS_TOPIC": f"test.auth.{name}",
     }
     log = tmp_path_factory.mktemp("auth") / "notifier.log"
-    process = ServiceProcess("notifier", env, log).start()
+    process = AuthService("notifier", env, log).start()
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="module")
-def projects(registry: ServiceProcess, root: str) -> tuple[str, str]:
+def projects(registry: AuthService, root: str) -> tuple[str, str]:
     """Two projects, A and B."""
     names = (f"auth-a-{uuid.uuid4().hex[:6]}", f"auth-b-{uuid.uuid4().hex[:6]}")
     with registry.client(root) as api:
@@ -104,7 +104,7 @@ def projects(registry: ServiceProcess, root: str) -> tuple[str, str]:
     return names
 
 
-def make_token(registry: ServiceProcess, root: str, project: str, role: str, **extra: Any) -> str:
+def make_token(registry: AuthService, root: str, project: str, role: str, **extra: Any) -> str:
     with registry.client(root) as api:
         response = api.post("/api/v1/auth/tokens", json={"project": project, "role": role, **extra})
     assert response.status_code == 201, response.text
@@ -153,9 +153,9 @@ def launch(api: httpx.Client, project: str) -> httpx.Response:
     ],
 )
 def test_no_or_bad_credential_is_401_on_every_service(
-    registry: ServiceProcess,
-    launcher: ServiceProcess,
-    notifier: ServiceProcess,
+    registry: AuthService,
+    launcher: AuthService,
+    notifier: AuthService,
     header: str | None,
     says: str,
 ) -> None:
@@ -173,7 +173,7 @@ def test_no_or_bad_credential_is_401_on_every_service(
 
 
 def test_an_expired_token_is_401(
-    registry: ServiceProcess, root: str, projects: tuple[str, str]
+    registry: AuthService, root: str, projects: tuple[str, str]
 ) -> None:
     token = make_token(registry, root, projects[0], "viewer", expires_in_seconds=1)
     with registry.client(token) as api:
@@ -187,7 +187,7 @@ def test_an_expired_token_is_401(
 
 
 def test_a_revoked_token_stops_working_within_seconds_on_a_remote_service(
-    registry: ServiceProcess, notifier: ServiceProcess, root: str, projects: tuple[str, str]
+    registry: AuthService, notifier: AuthService, root: str, projects: tuple[str, str]
 ) -> None:
     token = make_token(registry, root, projects[0], "viewer", name="to revoke")
     with notifier.client(token) as remote, registry.client(root) as admin:
@@ -212,9 +212,9 @@ def test_a_revoked_token_stops_working_within_seconds_on_a_remote_service(
 
 
 def test_a_launcher_token_for_a_cannot_read_launch_or_register_in_b(
-    registry: ServiceProcess,
-    launcher: ServiceProcess,
-    notifier: ServiceProcess,
+    registry: AuthService,
+    launcher: AuthService,
+    notifier: AuthService,
     root: str,
     projects: tuple[str, str],
 ) -> None:
@@ -272,7 +272,7 @@ def test_a_launcher_token_for_a_cannot_read_launch_or_register_in_b(
 
 
 def test_the_role_ladder(
-    registry: ServiceProcess, launcher: ServiceProcess, root: str, projects: tuple[str, str]
+    registry: AuthService, launcher: AuthService, root: str, projects: tuple[str, str]
 ) -> None:
     a, b = projects
     viewer, launcher_, editor, admin = (
@@ -317,7 +317,7 @@ def test_the_role_ladder(
 
 
 def test_a_new_service_account_token_names_its_grant(
-    registry: ServiceProcess, root: str, projects: tuple[str, str]
+    registry: AuthService, root: str, projects: tuple[str, str]
 ) -> None:
     a = projects[0]
     token = make_token(registry, root, a, "launcher", domain="development")
@@ -334,8 +334,8 @@ def test_a_new_service_account_token_names_its_grant(
 
 
 def test_oidc_jwts_are_accepted_with_their_roles(
-    registry: ServiceProcess,
-    notifier: ServiceProcess,
+    registry: AuthService,
+    notifier: AuthService,
     issuer: Issuer,
     projects: tuple[str, str],
 ) -> None:
@@ -369,7 +369,7 @@ def test_oidc_jwts_are_accepted_with_their_roles(
     ],
 )
 def test_oidc_jwts_are_refused(
-    registry: ServiceProcess, issuer: Issuer, projects: tuple[str, str], case: str, says: str
+    registry: AuthService, issuer: Issuer, projects: tuple[str, str], case: str, says: str
 ) -> None:
     roles = [f"{projects[0]}:admin"]
     if case == "bad signature":
@@ -392,7 +392,7 @@ def test_oidc_jwts_are_refused(
 
 
 def test_a_log_of_the_services_holds_no_token(
-    registry: ServiceProcess, launcher: ServiceProcess, root: str, projects: tuple[str, str]
+    registry: AuthService, launcher: AuthService, root: str, projects: tuple[str, str]
 ) -> None:
     token = make_token(registry, root, projects[0], "viewer")
     with launcher.client(token) as api:
@@ -404,7 +404,7 @@ def test_a_log_of_the_services_holds_no_token(
 
 
 async def test_the_metrics_service_checks_the_project_of_usage_queries(
-    registry: ServiceProcess, root: str, projects: tuple[str, str]
+    registry: AuthService, root: str, projects: tuple[str, str]
 ) -> None:
     """The usage API, in process: its credentials resolved by the registry, refused before any
     query runs (so no metrics database is needed)."""
@@ -428,7 +428,7 @@ async def test_the_metrics_service_checks_the_project_of_usage_queries(
 
 
 def test_the_console_sign_in_keeps_the_token_in_an_http_only_cookie(
-    registry: ServiceProcess, launcher: ServiceProcess, root: str, projects: tuple[str, str]
+    registry: AuthService, launcher: AuthService, root: str, projects: tuple[str, str]
 ) -> None:
     a = projects[0]
     page = f"/console/projects/{a}/domains/development/executions/nothing"

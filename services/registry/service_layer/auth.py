@@ -310,26 +310,23 @@ async def list_grants(
     ]
 
 
+def _grant_change(
+    actor: Principal, action: AuditAction, principal: str, grant: Grant
+) -> list[OutboxMessage]:
+    """Check that ``actor`` administers the grant's scope; the change's audit record."""
+    actor.require(Role.ADMIN, grant.project, grant.domain)
+    details = {"principal": principal, "grant": grant.text()}
+    return _audit(action, grant, f"principal/{principal}", details)
+
+
 async def create_grant(store: AuthStore, actor: Principal, principal: str, grant: Grant) -> bool:
     """Add ``grant`` to ``principal`` (a user, created if missing): whether it is new."""
-    actor.require(Role.ADMIN, grant.project, grant.domain)
-    audit = _audit(
-        AuditAction.GRANT_CREATE,
-        grant,
-        f"principal/{principal}",
-        {"principal": principal, "grant": grant.text()},
-    )
+    audit = _grant_change(actor, AuditAction.GRANT_CREATE, principal, grant)
     return await store.add_grant(principal, "user", grant, audit)
 
 
 async def delete_grant(store: AuthStore, actor: Principal, principal: str, grant: Grant) -> None:
-    actor.require(Role.ADMIN, grant.project, grant.domain)
-    audit = _audit(
-        AuditAction.GRANT_DELETE,
-        grant,
-        f"principal/{principal}",
-        {"principal": principal, "grant": grant.text()},
-    )
+    audit = _grant_change(actor, AuditAction.GRANT_DELETE, principal, grant)
     if not await store.delete_grant(principal, grant, audit):
         raise NotFound(f"{principal} holds no grant {grant.text()}")
 
