@@ -122,6 +122,11 @@ class RegistryClient:
 
 
 def _check(response: httpx.Response) -> None:
+    if response.status_code in (401, 403):
+        raise RegistryUnavailable(
+            f"the registry refused the launcher's credential ({response.status_code}): "
+            "CONTRAIL_SERVICE_TOKEN must be a token with viewer on the project (or on *)"
+        )
     if response.status_code != 200:
         raise RegistryUnavailable(
             f"the registry answered {response.status_code} to GET {response.request.url.path}"

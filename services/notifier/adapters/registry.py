@@ -38,6 +38,11 @@ class RegistryLaunchPlans:
             raise RegistryUnavailable(f"the registry is unreachable: {type(exc).__name__}") from exc
         if response.status_code == 404:
             found: list[Notification] = []  # gone or never registered: nothing to notify
+        elif response.status_code in (401, 403):
+            raise RegistryUnavailable(
+                f"the registry refused the notifier's credential ({response.status_code}): "
+                "CONTRAIL_SERVICE_TOKEN must be a token with viewer on the project (or on *)"
+            )
         elif response.status_code >= 500:
             raise RegistryUnavailable(f"the registry answered {response.status_code}")
         else:
