@@ -18,6 +18,7 @@ from pathlib import Path
 
 from services.launcher.worker.bundle_cache import BundleCache
 from services.launcher.worker.loop import Worker
+from services.launcher.worker.ran import RanAttempts
 from services.launcher.worker.runner import TaskRunner
 from services.launcher.worker.storage import AttemptStorage
 from shared.kafka import create_broker, ensure_topics
@@ -69,6 +70,7 @@ async def run_worker(settings: WorkerSettings) -> None:
             runner,
             BundleCache(store, settings.cache_dir()),
             AttemptStorage(store),
+            RanAttempts(settings.cache_dir() / "ran-attempts"),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -45,6 +45,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from services.launcher.worker.bundle_cache import BundleCache, BundleUnavailable, bundle_digest
+from services.launcher.worker.ran import RanAttempts
 from services.launcher.worker.reporting import (
     Reporter,
     StoredOutputs,
@@ -85,10 +86,6 @@ tracer = trace.get_tracer("contrail.worker")
 
 REMEMBERED_TERMINATIONS = 10_000
 """Terminations of attempts not (yet) seen here that a worker remembers."""
-REMEMBERED_ATTEMPTS = 100_000
-"""Attempts run here whose dispatch, delivered again, is ignored. The launcher's outbox
-sends a dispatch again when PostgreSQL dies between sending it and marking it sent
-(the chaos run found those reruns); that copy lands on the same partition, so here."""
 _FINAL_REPORT_SECONDS = 20.0
 """After the grace period, how long aborted attempts have to report before the runner closes."""
 
@@ -119,6 +116,7 @@ class Worker:
         runner: TaskRunner,
         bundles: BundleCache,
         storage: AttemptStorage,
+        ran: RanAttempts | None = None,
     ) -> None:
         self.settings = settings
         self.worker_id = worker_id
@@ -132,7 +130,7 @@ class Worker:
         self._taken: dict[str, _Taken] = {}
         self._stopping = asyncio.Event()
         self._terminated: OrderedDict[str, None] = OrderedDict()
-        self._ran: OrderedDict[str, None] = OrderedDict()
+        self._ran = ran if ran is not None else RanAttempts(None)
         self._dispatch = BatchConsumer(
             settings,
             DISPATCH,
@@ -304,6 +302,9 @@ class Worker:
                     extra={"attempt_id": dispatch.attempt_id},
                 )
                 await asyncio.sleep(delays.next())
+        # Started as far as the engine knows: a copy of the dispatch is never run (here or
+        # by the worker replacing this one); if this worker dies, the attempt is lost.
+        self._ran.add(dispatch.attempt_id)
         taken.heartbeats = asyncio.create_task(self._heartbeats(dispatch))
         return True
 
@@ -344,7 +345,6 @@ class Worker:
             log.exception("could not report an attempt", extra={"attempt_id": dispatch.attempt_id})
         finally:
             await self._stop_heartbeats(taken)
-            self._remember_ran(dispatch.attempt_id)
             self._taken.pop(dispatch.attempt_id, None)
             self._dispatch.wake()
 
@@ -550,11 +550,6 @@ class Worker:
             log.info(
                 "terminating an attempt", extra={"attempt_id": attempt_id, "reason": control.reason}
             )
-
-    def _remember_ran(self, attempt_id: str) -> None:
-        self._ran[attempt_id] = None
-        while len(self._ran) > REMEMBERED_ATTEMPTS:
-            self._ran.popitem(last=False)
 
     def _remember_termination(self, attempt_id: str) -> None:
         self._terminated[attempt_id] = None
