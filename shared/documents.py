@@ -5,12 +5,16 @@ keeps the last value, and a spec must mean one thing): ``Document.duplicates``
 lists their paths, ``unique_keys`` refuses them. YAML is read safely
 (plain data only) and without aliases (``*name``): a spec has no need of them,
 and a few nested ones expand into billions of items. A document that does not
-parse is a ``DocumentError`` naming the line and column.
+parse is a ``DocumentError`` naming the line and column; so is one nested
+deeper than ``MAX_NESTING``, an integer longer than Python converts, or a
+number that is not finite (a service answers these with a 400, never a crash).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -18,6 +22,9 @@ from typing import Any, cast
 import yaml
 
 from shared.json_paths import JsonPath, render_path
+
+MAX_NESTING = 100
+"""Arrays and objects nest at most this deep in a document (a spec needs a few levels)."""
 
 
 class DocumentError(ValueError):
@@ -98,7 +105,46 @@ def parse_json(text: str) -> Document:
             exc.lineno,
             exc.colno,
         ) from exc
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:  # an integer longer than Python converts
+        raise _too_long("JSON") from None
+    check_values(value)
     return Document(value, hook.paths)
+
+
+def check_values(value: Any, limit: int = MAX_NESTING) -> None:
+    """Refuse ``value`` if its arrays and objects nest deeper than ``limit``, or if it holds
+    a number that is not finite (``1e400``, ``NaN``, ``.inf``: JSON has none). Iterative.
+
+    Raises:
+        DocumentError: naming which.
+    """
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            if isinstance(item, float) and not math.isfinite(item):
+                problem = f"the number {item} is not finite (too large, or not a number)"
+                raise DocumentError(f"the document is refused: {problem}", problem, None, None)
+            continue
+        if depth > limit:
+            raise _too_deep(limit)
+        pending.extend((child, depth + 1) for child in children)
+
+
+def _too_deep(limit: int = MAX_NESTING) -> DocumentError:
+    problem = f"arrays and objects nest deeper than the limit of {limit} levels"
+    return DocumentError(f"the document is refused: {problem}", problem, None, None)
+
+
+def _too_long(kind: str) -> DocumentError:
+    problem = f"an integer has more than {sys.get_int_max_str_digits()} digits"
+    return DocumentError(f"not valid {kind}: {problem}", problem, None, None)
 
 
 def parse_yaml(text: str) -> Document:
@@ -112,8 +158,13 @@ def parse_yaml(text: str) -> Document:
         value = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise _yaml_error(exc) from exc
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:  # an integer longer than Python converts
+        raise _too_long("YAML") from None
     finally:
         loader.dispose()
+    check_values(value)
     return Document(value, loader.duplicates.paths)
 
 
@@ -129,10 +180,17 @@ def parse_yaml_stream(text: str) -> list[Document]:
         while loader.check_data():  # type: ignore[no-untyped-call]
             loader.duplicates = DuplicateKeys()
             value = loader.get_data()
+            check_values(value)
             if value is not None:
                 documents.append(Document(value, loader.duplicates.paths))
     except yaml.YAMLError as exc:
         raise _yaml_error(exc) from exc
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:
+        if isinstance(exc, DocumentError):
+            raise
+        raise _too_long("YAML") from None
     finally:
         loader.dispose()
     return documents

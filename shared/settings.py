@@ -128,6 +128,12 @@ class ServiceSettings(InfraSettings):
     """The level of the JSON logs."""
     shutdown_grace_seconds: float = 10.0
     """On SIGTERM, how long requests and handlers may finish."""
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="The largest request body any route reads (bytes; 413 above). Routes keep "
+        "their own smaller limits (specs, inputs); code bundles go to S3, not through here.",
+    )
     auth_enabled: bool = False
     """Whether requests must carry a credential (off: everyone is an all-powerful anonymous)."""
     auth_cache_seconds: float = Field(

@@ -29,6 +29,7 @@ from shared.outbox import OutboxRelay
 from shared.retry import retry_until
 from shared.s3 import ObjectStore
 from shared.service.errors import install_error_handlers
+from shared.service.limits import RequestLimits
 from shared.settings import ServiceSettings
 from shared.telemetry import Telemetry, configure_telemetry, prometheus_text
 
@@ -157,6 +158,7 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_request_bytes)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

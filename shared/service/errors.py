@@ -4,8 +4,10 @@
 body is always ``{"error": {"code", "message", "details"}}`` (see
 ``shared.errors``): a ``ServiceError`` answers its own ``status`` and
 ``code``, FastAPI's request validation is a 400 ``invalid_request`` naming each
-field, an unknown route or method keeps its status, and anything unexpected is
-a 500 ``internal_error`` (logged with its traceback by the server).
+field, an unknown route or method keeps its status, a value PostgreSQL refuses
+to store (a NUL in a text, a number out of range) is a 400 ``invalid_request``,
+and anything unexpected is a 500 ``internal_error`` (logged with its traceback
+by the server).
 
 The OpenAPI document says the same: ``error_responses`` documents a route's
 error statuses with ``ErrorBody``, and the 422 FastAPI would document for
@@ -14,16 +16,18 @@ invalid parameters is the 400 the handler answers.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import ServiceError, error_body
+from shared.errors import InvalidRequest, ServiceError, error_body
 
 
 class ErrorDetail(BaseModel):
@@ -72,15 +76,41 @@ _STATUS_CODES = {
 
 async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+    return _answer(exc)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _answer(error: ServiceError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    cause = exc.__cause__
+    if isinstance(cause, ServiceError):  # raised while FastAPI read the body (RequestLimits)
+        return await _service_error(request, cause)
+    if exc.status_code == 400 and isinstance(cause, RecursionError | ValueError):
+        # FastAPI's json.loads failed on something other than syntax: say what.
+        problem = _unparsable(cause)
+        return _answer(
+            InvalidRequest(
+                f"the JSON body is refused: {problem}", [{"field": "body", "message": problem}]
+            )
+        )
     code = _STATUS_CODES.get(exc.status_code, "error")
     return JSONResponse(
         error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
     )
+
+
+def _unparsable(cause: Exception) -> str:
+    if isinstance(cause, RecursionError):
+        return "arrays and objects nest too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        byte = cause.object[cause.start : cause.start + 1]
+        return f"it is not UTF-8 (byte {cause.start} is {byte!r})"
+    if "integer string conversion" in str(cause):
+        return f"an integer has more than {sys.get_int_max_str_digits()} digits"
+    return f"it cannot be parsed: {cause}"
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -98,6 +128,33 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
+    # PostgreSQL refused a value the request gave (a NUL in a text, a number out of its
+    # column's range): the request is at fault, and its transaction stored nothing.
+    assert isinstance(exc, asyncpg.DataError)
+    if not _client_data(exc):
+        raise exc  # the service's own fault: the 500 below, with its traceback
+    problem = str(exc).splitlines()[0]
+    if len(problem) > 200:
+        problem = problem[:200] + "..."
+    return _answer(
+        InvalidRequest(
+            f"a value of the request cannot be stored: {problem}",
+            [{"field": "", "message": problem}],
+        )
+    )
+
+
+def _client_data(exc: asyncpg.DataError) -> bool:
+    """A value the request sent, not a query the service got wrong."""
+    return isinstance(
+        exc,
+        asyncpg.CharacterNotInRepertoireError
+        | asyncpg.UntranslatableCharacterError
+        | asyncpg.NumericValueOutOfRangeError,
+    ) or str(exc).startswith("invalid input for query argument")
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     # Starlette re-raises after answering, so the traceback still reaches the log.
     return JSONResponse(
@@ -111,6 +168,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(asyncpg.DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)
     generate: Callable[[], dict[str, Any]] = app.openapi
 
