@@ -23,9 +23,8 @@ from fastapi.security import HTTPBearer
 
 from shared.auth.cache import TTLCache, credential_key
 from shared.auth.context import set_actor
-from shared.auth.errors import Unauthenticated
+from shared.auth.errors import AuthUnavailable, Unauthenticated
 from shared.auth.principal import ANONYMOUS, Principal
-from shared.errors import ServiceError
 from shared.settings import ServiceSettings
 
 TOKEN_COOKIE = "contrail_token"
@@ -42,13 +41,6 @@ class Resolver(Protocol):
     async def resolve(self, credential: str) -> Principal:
         """The principal the credential stands for, or ``Unauthenticated``."""
         ...
-
-
-class AuthUnavailable(ServiceError):
-    """The registry, which checks credentials for the other services, did not answer (503)."""
-
-    status = 503
-    code = "unavailable"
 
 
 class RemoteResolver:

@@ -15,6 +15,13 @@ class Unauthenticated(ServiceError):
     headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
 
 
+class AuthUnavailable(ServiceError):
+    """What checks credentials (the registry, the OIDC issuer's keys) did not answer (503)."""
+
+    status = 503
+    code = "unavailable"
+
+
 class Forbidden(ServiceError):
     """The principal is known but holds no grant for what it asked (403)."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import jwt
 
-from shared.auth.errors import Unauthenticated
+from shared.auth.errors import AuthUnavailable, Unauthenticated
 from shared.auth.principal import Principal
 from shared.auth.roles import Grant, InvalidGrant, parse_grant
 
@@ -95,7 +95,7 @@ class OIDCVerifier:
                     keys = jwt.PyJWKSet.from_dict(response.json()).keys
                 except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
                     log.warning("the OIDC JWKS could not be fetched", extra={"url": url})
-                    raise Unauthenticated(
+                    raise AuthUnavailable(
                         f"the OIDC issuer's keys could not be fetched from {url}: "
                         f"{type(exc).__name__}"
                     ) from exc

@@ -95,6 +95,7 @@ class TokenCreate(BaseModel):
     domain: str | None = Field(default=None, description="One domain; none: the whole project.")
     principal: str | None = Field(
         default=None,
+        min_length=1,
         max_length=200,
         description="Whose token (a user, created if missing); none: a new service account "
         "<project>-<role>-<4 characters>.",
