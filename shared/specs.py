@@ -13,7 +13,7 @@ import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from shared.events.catalogue import Resources
 from shared.identifiers import Identifier, ResourceType
@@ -108,6 +108,10 @@ class CodeLocation(_Spec):
     )
 
 
+MAX_RETRIES = 100
+"""The most retries a task or node may ask for (a bound, so a number is a number of attempts)."""
+
+
 class TaskSpec(_Spec):
     name: str = Field(pattern=ENTITY_NAME_PATTERN)
     interface: TypedInterface
@@ -117,7 +121,7 @@ class TaskSpec(_Spec):
         default_factory=list, description="For non-Python tasks: the container command."
     )
     resources: Resources = Resources()
-    retries: NonNegativeInt = 0
+    retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
     timeout_seconds: float | None = Field(default=None, gt=0)
     cache: bool = False
     cache_version: str = ""
@@ -239,7 +243,9 @@ class Node(_Spec):
     workflow: EntityRef | None = None
     branch: Branch | None = None
     map: MapSpec | None = None
-    retries: NonNegativeInt | None = Field(default=None, description="Overrides the task's.")
+    retries: int | None = Field(
+        default=None, ge=0, le=MAX_RETRIES, description="Overrides the task's."
+    )
     timeout_seconds: float | None = Field(default=None, gt=0)
 
 

@@ -71,8 +71,13 @@ async def download_url(bundles: BundleStore, uri: str) -> str:
     """A presigned GET of the object at ``uri`` (``s3://<bucket>/<key>`` in Contrail's bucket)."""
     parts = urlsplit(uri)
     key = parts.path.lstrip("/")
-    if parts.scheme != "s3" or parts.netloc != bundles.bucket or not key:
-        message = f"uri {uri!r} is not s3://{bundles.bucket}/<key>"
+    # S3 answers a key with '..' segments with an error of its own: refuse it here.
+    dots = {"", ".", ".."} & set(key.split("/"))
+    if parts.scheme != "s3" or parts.netloc != bundles.bucket or dots:
+        message = (
+            f"uri {uri!r} is not s3://{bundles.bucket}/<key> "
+            "(a key has no empty, '.' or '..' segment)"
+        )
         raise InvalidRequest(message, [{"field": "uri", "message": message}])
     if not await asyncio.to_thread(bundles.exists, key):
         raise NotFound(f"no object is stored at {uri}")
