@@ -21,6 +21,14 @@ from tests.integration.notifier_support import Receiver
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
 MODULE = """\
 from contrail import LaunchPlan, Webhook, task, workflow
 
@@ -43,13 +51,6 @@ paged = LaunchPlan.get_or_create(
     notifications=[Webhook(phases=["FAILED"], url="{url}")],
 )
 """
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 async def stored_row(stack: StackSettings, project: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +19,7 @@ from shared.kafka import create_broker, ensure_topics
 from shared.settings import StackSettings
 from shared.telemetry import Telemetry, configure_telemetry
 from tests.eventually import eventually_async
+from tests.integration.notifier_support import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +55,14 @@ async def broker(stack: StackSettings, telemetry: Telemetry) -> AsyncIterator[Ka
     await broker.connect()
     yield broker
     await broker.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An HTTP server on 127.0.0.1 recording what the notifier sends (notifier_support)."""
+    r = Receiver()
+    yield r
+    r.close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
@@ -142,6 +143,16 @@ class NotifierProcess(ServiceProcess):
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, headers=auth_headers())
+
+
+async def drop_notifier(stack: StackSettings, process: NotifierProcess) -> None:
+    """Stop the test's notifier and drop its schema."""
+    process.stop()
+    conn = await asyncpg.connect(stack.pg_dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{process.schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 def failure_event(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -31,6 +31,7 @@ from tests.integration.notifier_support import (
     NotifierProcess,
     Receiver,
     deliveries,
+    drop_notifier,
     failure_event,
     publish,
 )
@@ -45,15 +46,7 @@ from tests.integration.registry_support import (
 pytestmark = pytest.mark.integration
 
 TASK, WORKFLOW, LAUNCH_PLAN = ResourceType.TASK, ResourceType.WORKFLOW, ResourceType.LAUNCH_PLAN
-SAY_HELLO = "workflows.example.say_hello"
-LENGTH = "workflows.example.greeting_length"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
+SAY_HELLO, LENGTH = "workflows.example.say_hello", "workflows.example.greeting_length"
 
 
 @pytest.fixture
@@ -79,12 +72,7 @@ async def notifier(
     )
     process.start()
     yield process
-    process.stop()
-    conn = await asyncpg.connect(stack.pg_dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{process.schema}" CASCADE')
-    finally:
-        await conn.close()
+    await drop_notifier(stack, process)
 
 
 def notifying_plan(slack: str, pagerduty: str, webhook: str) -> object:

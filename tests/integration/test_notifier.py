@@ -37,6 +37,7 @@ from tests.integration.notifier_support import (
     NotifierProcess,
     Receiver,
     deliveries,
+    drop_notifier,
     failure_event,
     publish,
     self_signed_certificate,
@@ -58,13 +59,6 @@ BOT_TOKEN = "xoxb-1234-5678-abcdefghijkl"
 TASK, WORKFLOW = ResourceType.TASK, ResourceType.WORKFLOW
 SAY_HELLO = "workflows.example.say_hello"
 LENGTH = "workflows.example.greeting_length"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture
@@ -115,16 +109,6 @@ def new_notifier(
         },
         tmp_path / "notifier.log",
     )
-
-
-async def drop_notifier(stack: StackSettings, process: NotifierProcess) -> None:
-    """Stop the test's notifier and drop its schema."""
-    process.stop()
-    conn = await asyncpg.connect(stack.pg_dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{process.schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
