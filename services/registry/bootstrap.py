@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from services.registry.adapters.bundles import BundleStore
 from services.registry.adapters.unit_of_work import postgres_uow_factory
 from services.registry.service_layer.unit_of_work import RegistryUoWFactory
+from shared.sealing import SecretBox
 from shared.service.app import ServiceRuntime
+from shared.settings import RegistrySettings
 
 
 @dataclass(frozen=True)
@@ -35,4 +37,7 @@ def bootstrap(
         uow_factory = postgres_uow_factory(runtime.pool)
     if bundles is None and runtime is not None:
         bundles = BundleStore(runtime.store)
+    if runtime is not None and isinstance(runtime.settings, RegistrySettings):
+        # A malformed CONTRAIL_SECRETS_KEY stops the start, not a later registration.
+        SecretBox.from_setting(runtime.settings.secrets_key)
     return RegistryServices(uow_factory, bundles)
