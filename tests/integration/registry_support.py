@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from shared.events import topics
 from shared.identifiers import ResourceType
 from shared.literals import INT, STR, LiteralType
 from shared.settings import StackSettings
@@ -175,12 +176,17 @@ async def stored_rows(db: asyncpg.Connection, project: str) -> dict[str, int]:
 
 
 async def outbox_events(db: asyncpg.Connection, project: str) -> list[dict[str, Any]]:
-    """The registry's outbox events about ``project``, oldest first."""
+    """The registry's events on ``contrail.registry`` about ``project``, oldest first.
+
+    The audit entries the registry writes to its outbox (``contrail.audit``) are not among them.
+    """
     rows = await db.fetch(
         """SELECT value FROM registry.outbox
-           WHERE convert_from(value, 'UTF8')::jsonb -> 'data' -> 'identifier' ->> 'project' = $1
-              OR convert_from(value, 'UTF8')::jsonb -> 'data' ->> 'project' = $1
+           WHERE topic = $2
+             AND (convert_from(value, 'UTF8')::jsonb -> 'data' -> 'identifier' ->> 'project' = $1
+                  OR convert_from(value, 'UTF8')::jsonb -> 'data' ->> 'project' = $1)
            ORDER BY id""",
         project,
+        topics.REGISTRY,
     )
     return [json.loads(row["value"]) for row in rows]
