@@ -134,9 +134,14 @@ async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, asyncpg.DataError)
     if not _client_data(exc):
         raise exc  # the service's own fault: the 500 below, with its traceback
-    problem = str(exc).splitlines()[0]
-    if len(problem) > 200:
-        problem = problem[:200] + "..."
+    if isinstance(
+        exc, asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError
+    ):
+        problem = "a text contains a NUL character (\\u0000), which PostgreSQL cannot store"
+    else:
+        problem = str(exc).splitlines()[0]
+        if len(problem) > 200:
+            problem = problem[:200] + "..."
     return _answer(
         InvalidRequest(
             f"a value of the request cannot be stored: {problem}",

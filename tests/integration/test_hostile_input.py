@@ -196,7 +196,7 @@ async def test_a_nul_in_a_project_description_is_400_and_stores_nothing(
     response = await client.post(
         "/api/v1/projects", json={"name": project, "description": "a\x00b"}
     )
-    refused(response, 400, "invalid_request", "cannot be stored", "0x00")
+    refused(response, 400, "invalid_request", "cannot be stored", "NUL character")
     await nothing_stored(db, project)
 
 
@@ -322,6 +322,33 @@ async def test_an_integer_out_of_range_in_a_numeric_field_is_400(
     ):
         error = refused(await client.get(target), 400, "invalid_request")
         assert error["details"][0]["field"] == "query.limit", error
+
+
+def subscription(project: str, **changes: Any) -> dict[str, Any]:
+    channel = {"kind": "webhook", "target": "http://127.0.0.1:9/hook"}
+    return {"project": project, "phases": ["FAILED"], "channels": [channel], **changes}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        # Accepted before: a digest window of 10**30 s would have broken the notifier's ingest.
+        ("digest_seconds", 10**30),
+        ("failures_in_a_row", 10**30),
+        ("name", "a\x00b"),
+        ("labels", {"team\x00": "x"}),
+    ],
+)
+async def test_a_subscription_with_a_huge_number_or_a_nul_is_400_and_stores_nothing(
+    client: httpx.AsyncClient, db: asyncpg.Connection, field: str, value: Any
+) -> None:
+    project = new_project()
+    response = await client.post(
+        "/api/v1/subscriptions", json=subscription(project, **{field: value})
+    )
+    error = refused(response, 400, "invalid_request")
+    assert field in json.dumps(error) or "NUL character" in error["message"], error
+    await nothing_stored(db, project)
 
 
 async def test_a_non_finite_number_in_a_spec_is_400(client: httpx.AsyncClient) -> None:

@@ -81,12 +81,17 @@ class SubscriptionSpec(BaseModel):
     template: str | None = Field(
         default=None, description="Jinja2 (sandboxed); first line = title. Default per channel."
     )
-    failures_in_a_row: int = Field(default=1, ge=1, description="Alert once N failed in a row.")
+    failures_in_a_row: int = Field(
+        default=1, ge=1, le=10_000, description="Alert once N failed in a row."
+    )
     recovered: bool = Field(
         default=False, description="Also alert on the first success after a failure."
     )
     digest_seconds: int | None = Field(
-        default=None, gt=0, description="One message per window listing every match."
+        default=None,
+        gt=0,
+        le=31 * 24 * 3600,
+        description="One message per window listing every match (at most 31 days).",
     )
 
     @field_validator("phases")
