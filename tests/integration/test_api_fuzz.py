@@ -5,7 +5,8 @@ through the gateway with the documented examples and a bounded number of
 generated requests (derandomized: a failure reproduces). Every answer must be
 no server error and match its own document: a documented status, its content
 type and its schema. The generated data is steered off the demo's project
-(``flytesnacks``, the documents' example) so nothing lands among real entities.
+(``flytesnacks``, the documents' example) and the stack's principals, so nothing
+lands among real entities and no grant of the stack is revoked.
 
 Each finding is fixed in its service and kept as a plain regression test in
 ``test_hostile_input.py``.
@@ -35,8 +36,12 @@ from tests.auth import auth_headers
 pytestmark = pytest.mark.integration
 
 OPENAPI_DIR = Path(__file__).resolve().parents[2] / "docs" / "openapi"
-EXAMPLE_PROJECT = "flytesnacks"
-FUZZ_PROJECT = "fuzz-project"
+# The documents' example project and the stack's own principals (whose grants a generated
+# DELETE /api/v1/auth/grants must never hit) are swapped for names of the fuzz run's own.
+STEERED = {
+    "flytesnacks": "fuzz-project",
+    **{name: "fuzz-principal" for name in ("admin", "svc-launcher", "svc-notifier", "svc-metrics")},
+}
 MAX_EXAMPLES = 15
 """Generated requests per operation (with the documented examples): the whole module
 stays near a minute on the local stack."""
@@ -68,19 +73,19 @@ def _each_operation(schema: BaseSchema) -> Callable[[FuzzTest], FuzzTest]:
     return parametrize
 
 
-def _off_the_demo_project(value: Any) -> Any:
+def _steered(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: _off_the_demo_project(item) for key, item in value.items()}
+        return {key: _steered(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_off_the_demo_project(item) for item in value]
-    return FUZZ_PROJECT if value == EXAMPLE_PROJECT else value
+        return [_steered(item) for item in value]
+    return STEERED.get(value, value) if isinstance(value, str) else value
 
 
 def _call(case: Case[Any], stack: StackSettings) -> None:
     for part in ("path_parameters", "query", "body"):
         value = getattr(case, part, None)
         if isinstance(value, dict | list):
-            setattr(case, part, _off_the_demo_project(value))
+            setattr(case, part, _steered(value))
     case.call_and_validate(
         base_url=stack.gateway_url, headers=auth_headers(), checks=CHECKS, timeout=30
     )
