@@ -134,8 +134,9 @@ class ServiceSettings(InfraSettings):
         description="The largest request body any route reads (bytes; 413 above). Routes keep "
         "their own smaller limits (specs, inputs); code bundles go to S3, not through here.",
     )
-    auth_enabled: bool = False
-    """Whether requests must carry a credential (off: everyone is an all-powerful anonymous)."""
+    auth_enabled: bool = True
+    """Whether requests must carry a credential (off: everyone is an all-powerful anonymous;
+    for a laptop experiment only)."""
     auth_cache_seconds: float = Field(
         default=2.0,
         ge=0,
@@ -460,7 +461,7 @@ class StackSettings(InfraSettings):
     """How long ``contrail demo up`` waits for each component to be ready."""
     worker_concurrency: int = 4
     """Attempts the stack's worker runs at once."""
-    auth_enabled: bool = False
+    auth_enabled: bool = True
     """Whether the stack's services require a credential (handed to them as
     CONTRAIL_AUTH_ENABLED); `demo up` makes the tokens and signs the CLI in either way."""
 
