@@ -26,6 +26,7 @@ from tests.auth import admin_token
 from tests.eventually import eventually
 from tests.integration.auth_support import AUDIENCE, AuthService, Issuer, new_key
 from tests.integration.registry_support import KIND_PATHS, body, task_spec
+from tests.integration.service_process import ServiceProcess
 
 
 @pytest.fixture(scope="module")
@@ -460,22 +461,26 @@ def test_the_console_sign_in_keeps_the_token_in_an_http_only_cookie(
 
 
 async def test_a_service_refuses_to_trust_a_registry_that_checks_no_credentials(
-    stack: StackSettings, root: str
+    tmp_path: Path,
 ) -> None:
     """With auth on here but off at the registry, whoami answers "anonymous" for anything:
     503, not a door open to every credential."""
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as gateway:
-        me = (await gateway.get("/api/v1/auth/whoami")).json()
-    if me["via"] != "anonymous":
-        pytest.skip("the stack's registry checks credentials")
-    settings = MetricsSettings(auth_enabled=True, registry_url=stack.gateway_url)
-    app = metrics_app(settings)
-    app.state.runtime = SimpleNamespace(settings=settings)
-    app.state.metrics = SimpleNamespace()
-    transport = httpx.ASGITransport(app=app)
-    headers = {"Authorization": "Bearer ctr_abcdefghijkl_" + "A" * 43}
-    async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as api:
-        response = await api.get("/api/v1/usage/freshness", headers=headers)
+    open_registry = ServiceProcess(
+        "registry", {"CONTRAIL_AUTH_ENABLED": "false"}, tmp_path / "registry.log"
+    ).start()
+    try:
+        async with httpx.AsyncClient(base_url=open_registry.url, timeout=30) as registry:
+            assert (await registry.get("/api/v1/auth/whoami")).json()["via"] == "anonymous"
+        settings = MetricsSettings(auth_enabled=True, registry_url=open_registry.url)
+        app = metrics_app(settings)
+        app.state.runtime = SimpleNamespace(settings=settings)
+        app.state.metrics = SimpleNamespace()
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": "Bearer ctr_abcdefghijkl_" + "A" * 43}
+        async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as api:
+            response = await api.get("/api/v1/usage/freshness", headers=headers)
+    finally:
+        open_registry.stop()
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     assert "does not check credentials" in response.json()["error"]["message"]
