@@ -42,7 +42,7 @@ STEERED = {
     "flytesnacks": "fuzz-project",
     **{name: "fuzz-principal" for name in ("admin", "svc-launcher", "svc-notifier", "svc-metrics")},
 }
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 12
 """Generated requests per operation (with the documented examples): the whole module
 stays near a minute on the local stack."""
 
