@@ -49,7 +49,7 @@ format: install
 	$(VENV)/bin/ruff check --fix $(PY_SOURCES)
 	$(VENV)/bin/ruff format $(PY_SOURCES)
 
-# docker-compose.yml's .env: random passwords and keys, mode 0600, never overwritten.
+# docker-compose.yml's .env: random passwords, keys and API tokens, mode 0600; existing values kept, missing ones added.
 env:
 	$(PYTHON) deploy/compose/make_env.py .env
 

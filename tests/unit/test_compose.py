@@ -998,3 +998,156 @@ def test_env_is_kept_out_of_git_and_the_image() -> None:
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert ".env" in ignored
     assert ".env" in DOCKERIGNORE.read_text().splitlines()
+
+
+# --------------------------------------------------------------------------
+# Access control: .env's tokens, the one-shot auth-bootstrap, service accounts
+
+AUTH_BOOTSTRAP = "auth-bootstrap"
+# The account each service calls the others as; the registry checks credentials itself.
+REMOTE_CHECKERS = [name for name in SERVICE_NAMES if name != "registry"]
+
+
+def test_make_env_principals_are_the_bootstraps() -> None:
+    from contrail.demo.credentials import PRINCIPALS, SERVICE_ACCOUNTS
+    from services.registry.service_layer.auth import BOOTSTRAP_PRINCIPALS, token_variable
+
+    assert tuple(make_env.PRINCIPALS) == tuple(BOOTSTRAP_PRINCIPALS) == PRINCIPALS
+    assert set(SERVICE_ACCOUNTS) == set(REMOTE_CHECKERS)
+    for name in BOOTSTRAP_PRINCIPALS:
+        assert make_env.token_variable(name) == token_variable(name)
+        assert token_variable(name) in DOT_ENV
+    assert token_variable("svc-launcher") == "CONTRAIL_SVC_LAUNCHER_TOKEN"
+
+
+def test_make_env_tokens_are_api_tokens_shared_auth_parses() -> None:
+    from shared.auth.tokens import hash_token, token_id_of, verify_token
+
+    tokens = [DOT_ENV[make_env.token_variable(name)] for name in make_env.PRINCIPALS]
+    assert len(set(tokens)) == len(tokens)
+    for token in tokens:
+        assert re.fullmatch(r"ctr_[a-z0-9]{12}_[A-Za-z0-9_\-]{43}", token), token
+        assert token_id_of(token) == token.split("_")[1]
+        assert verify_token(token, hash_token(token, b"salt"), b"salt")
+
+
+def test_make_env_adds_missing_variables_and_keeps_existing_ones(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    # A .env of before the tokens: its passwords are in the volumes already.
+    old = {name: value for name, value in make_env.generated().items() if "TOKEN" not in name}
+    path.write_text("# mine\n" + "".join(f"{name}={value}\n" for name, value in old.items()))
+    path.chmod(0o600)
+    added = make_env.write_env(path)
+    assert sorted(added) == sorted(make_env.token_variable(name) for name in make_env.PRINCIPALS)
+    written = make_env.read_env(path)
+    assert written.keys() == DOT_ENV.keys()
+    assert {name: written[name] for name in old} == old
+    assert path.read_text().startswith("# mine\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    before = path.read_text()
+    assert make_env.write_env(path) == []
+    assert path.read_text() == before  # tokens in use are never replaced
+
+
+def test_auth_bootstrap_adopts_the_env_tokens_once_before_the_services(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    boot = services[AUTH_BOOTSTRAP]
+    assert command_words(boot["command"]) == [
+        "python",
+        "-m",
+        "services.registry.auth",
+        "bootstrap",
+        "--adopt-from-env",
+    ]
+    assert boot["image"] == "contrail:local"
+    assert (ROOT / boot["build"]["context"] / boot["build"]["dockerfile"]).resolve() == DOCKERFILE
+    # One-shot: completed_successfully is never reached by a container that restarts.
+    assert str(boot.get("restart", "no")) == "no"
+    assert depends_on(boot) == {"postgres": "service_healthy"}
+    assert "ports" not in boot
+    assert "healthcheck" not in boot
+
+
+def test_auth_bootstrap_migrates_the_registrys_schema(
+    services: dict[str, dict[str, Any]], clean_env: pytest.MonkeyPatch
+) -> None:
+    from shared.settings import RegistrySettings
+
+    for name, value in environment(services[AUTH_BOOTSTRAP]).items():
+        clean_env.setenv(name, value)
+    boot = RegistrySettings()
+    registry = settings_in("registry", services, clean_env)
+    assert boot.pg_dsn == registry.pg_dsn
+    assert boot.schema_name == registry.schema_name
+
+
+def test_auth_bootstrap_reads_every_principals_token_from_env(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from services.registry.auth import tokens_from_env
+
+    env = environment(services[AUTH_BOOTSTRAP])
+    assert tokens_from_env(env) == {
+        name: DOT_ENV[make_env.token_variable(name)] for name in make_env.PRINCIPALS
+    }
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_api_services_start_after_auth_bootstrap(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    deps = depends_on(services[name])
+    assert deps.get(AUTH_BOOTSTRAP) == "service_completed_successfully", deps
+    for infra in INFRA_SERVICES:  # the shared depends_on keeps the infrastructure's
+        assert deps.get(infra) == "service_healthy", f"{name} -> {infra}"
+
+
+@pytest.mark.parametrize("name", REMOTE_CHECKERS)
+def test_services_hold_their_account_token_and_reach_the_registry(
+    services: dict[str, dict[str, Any]], clean_env: pytest.MonkeyPatch, name: str
+) -> None:
+    from contrail.demo.credentials import SERVICE_ACCOUNTS
+
+    settings = settings_in(name, services, clean_env)
+    assert settings.auth_enabled
+    assert settings.service_token is not None, f"{name} has no CONTRAIL_SERVICE_TOKEN"
+    expected = DOT_ENV[make_env.token_variable(SERVICE_ACCOUNTS[name])]
+    assert settings.service_token.get_secret_value() == expected
+    # whoami and the service's own calls go to the registry container, on its port
+    url = urlsplit(settings.registry_url or "")
+    registry = settings_in("registry", services, clean_env)
+    assert (url.scheme, url.hostname, url.port) == ("http", "registry", registry.port)
+    assert settings.registry_base_url.rstrip("/") == "http://registry:18101"
+
+
+def test_registry_and_workers_hold_no_service_token(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("registry", WORKER):
+        assert "CONTRAIL_SERVICE_TOKEN" not in environment(services[name]), name
+
+
+def test_no_token_is_written_in_the_compose_file() -> None:
+    text = COMPOSE_FILE.read_text()
+    assert not re.search(r"ctr_[a-z0-9]{12}_", text)
+    # Each token variable is required from .env, where make env writes it.
+    for name in make_env.PRINCIPALS:
+        variable = make_env.token_variable(name)
+        assert re.search(rf"\$\{{{variable}:\?", text), variable
+
+
+def test_the_documented_sign_in_reads_the_admin_token_from_env(tmp_path: Path) -> None:
+    """README's ``contrail auth login --token "$(grep ... .env | cut ...)"``, run by a shell."""
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r'contrail auth login --token "\$\((?P<command>[^)]*)\)"', readme)
+    assert found, "README signs the CLI in from .env"
+    assert make_env.write_env(tmp_path / ".env")
+    written = make_env.read_env(tmp_path / ".env")
+    for command in (found.group("command"), "grep CONTRAIL_ADMIN_TOKEN .env | cut -d= -f2"):
+        out = subprocess.run(
+            ["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=True
+        ).stdout
+        assert out == written["CONTRAIL_ADMIN_TOKEN"] + "\n", command
+    for text in (COMPOSE_FILE.read_text(), (ROOT / "docs" / "operations.md").read_text()):
+        assert found.group("command") in text.replace("\\|", "|")

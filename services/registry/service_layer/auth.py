@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import string
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -27,8 +27,10 @@ from shared.auth.errors import Unauthenticated
 from shared.auth.principal import Principal
 from shared.auth.roles import ALL_PROJECTS, Grant, InvalidGrant, Role, check_scope
 from shared.auth.tokens import (
+    SALT_BYTES,
     MalformedToken,
     NewToken,
+    hash_token,
     looks_like_token,
     new_token,
     token_id_of,
@@ -334,11 +336,18 @@ async def delete_grant(store: AuthStore, actor: Principal, principal: str, grant
 # --- the local stack's principals ---------------------------------------------------------------
 
 
-async def bootstrap(store: AuthStore, now: datetime, reissue: Sequence[str] = ()) -> dict[str, str]:
+async def bootstrap(
+    store: AuthStore,
+    now: datetime,
+    reissue: Sequence[str] = (),
+    adopted: Collection[str] = (),
+) -> dict[str, str]:
     """Make sure of ``admin`` and the service accounts, each ``*``:admin with a live token.
 
     Returns the tokens made now, by principal: for a principal without a live
-    token, or named in ``reissue`` (its token file was lost).
+    token, or named in ``reissue`` (its token file was lost). A principal in
+    ``adopted`` has its token from elsewhere (``adopt``): it is never given one
+    unasked, not even when that token was revoked.
     """
     everything = Grant(ALL_PROJECTS, None, Role.ADMIN)
     made: dict[str, str] = {}
@@ -353,7 +362,9 @@ async def bootstrap(store: AuthStore, now: datetime, reissue: Sequence[str] = ()
         kind = BOOTSTRAP_PRINCIPALS.get(name)
         if kind is not None:
             await store.add_grant(name, kind, everything)
-        if name in reissue or await store.live_token_count(name, now) == 0:
+        if name in reissue or (
+            name not in adopted and await store.live_token_count(name, now) == 0
+        ):
             existing = await store.principal(name)
             assert existing is not None
             token = new_token()
@@ -373,3 +384,75 @@ async def bootstrap(store: AuthStore, now: datetime, reissue: Sequence[str] = ()
             )
             made[name] = token.token
     return made
+
+
+def token_variable(principal: str) -> str:
+    """The environment variable ``bootstrap --adopt-from-env`` reads ``principal``'s token from:
+    ``CONTRAIL_ADMIN_TOKEN``, ``CONTRAIL_SVC_LAUNCHER_TOKEN``, ..."""
+    return f"CONTRAIL_{principal.upper().replace('-', '_')}_TOKEN"
+
+
+AdoptOutcome = Literal["adopted", "valid", "revoked", "expired"]
+
+
+async def adopt(
+    store: AuthStore, now: datetime, tokens: Mapping[str, str]
+) -> dict[str, AdoptOutcome]:
+    """Make ``tokens`` (principal -> ``ctr_...``, made outside, e.g. by ``make env``) valid.
+
+    Each principal (one of ``BOOTSTRAP_PRINCIPALS``) is made sure of with its
+    ``*``:admin grant, and its token stored (its hash only) unless it is
+    already: ``adopted`` (stored now) or ``valid`` (stored before). A stored
+    token that was revoked (or expired) stays so: revocation is for a token
+    that leaked, and a rerun must not bring it back; the outcome says so, and
+    a new one is made outside and adopted. A token stored for another
+    principal, or whose id is stored with another secret, is refused.
+    """
+    everything = Grant(ALL_PROJECTS, None, Role.ADMIN)
+    outcomes: dict[str, AdoptOutcome] = {}
+    for name, token in tokens.items():
+        kind = BOOTSTRAP_PRINCIPALS.get(name)
+        if kind is None:
+            raise InvalidRequest(
+                f"{name} is not one of the stack's principals to adopt a token for"
+            )
+        try:
+            token_id = token_id_of(token)
+        except MalformedToken as exc:
+            raise InvalidRequest(f"{token_variable(name)}: {exc}") from None
+        await store.add_grant(name, kind, everything)
+        found = await store.credential(token_id)
+        if found is None:
+            salt = secrets.token_bytes(SALT_BYTES)
+            hashed = await asyncio.to_thread(hash_token, token, salt)
+            await store.create_token(
+                name,
+                kind,
+                [],
+                NewToken(token, token_id, hashed, salt),
+                "bootstrap",
+                None,
+                _audit(
+                    AuditAction.TOKEN_CREATE,
+                    None,
+                    f"token/{token_id}",
+                    {"token_id": token_id, "principal": name, "adopted": True},
+                ),
+            )
+            outcomes[name] = "adopted"
+            continue
+        stored_hash, salt, meta, owner = found
+        if owner.name != name or not await asyncio.to_thread(
+            verify_token, token, stored_hash, salt
+        ):
+            raise InvalidRequest(
+                f"{token_variable(name)}: token {token_id} is stored already, "
+                "for another principal or with another secret: make a new one"
+            )
+        if meta.revoked_at is not None:
+            outcomes[name] = "revoked"
+        elif meta.expires_at is not None and meta.expires_at <= now:
+            outcomes[name] = "expired"
+        else:
+            outcomes[name] = "valid"
+    return outcomes
