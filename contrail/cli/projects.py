@@ -30,8 +30,9 @@ KNOWN_LISTED = 8
 def unknown_project(remote: Remote, project: str) -> CLIError:
     """The error for a project that does not exist: close names, known ones, how to create it."""
     known = [p.name for p in remote.list_projects(limit=1000)]
-    close = difflib.get_close_matches(project, known, n=3, cutoff=0.6)
-    default = [DEFAULT_PROJECT] if DEFAULT_PROJECT in known else []
+    # Named whenever it exists, even when the first page of projects does not hold it.
+    default = [DEFAULT_PROJECT] if project_exists(remote, DEFAULT_PROJECT) else []
+    close = difflib.get_close_matches(project, list({*default, *known}), n=3, cutoff=0.6)
     shown = list(dict.fromkeys([*close, *default, *known]))  # in that order, each once
     listed = ", ".join(shown[:KNOWN_LISTED]) or "none"
     if len(shown) > KNOWN_LISTED:
