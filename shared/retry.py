@@ -112,6 +112,10 @@ def _transient_itself(exc: BaseException) -> bool:
         return all(is_transient(member) for member in exc.exceptions)
     if isinstance(exc, NOT_TRANSIENT_ERRORS):
         return False
+    if isinstance(exc, asyncpg.InternalClientError) and "another operation" in str(exc):
+        # A connection PostgreSQL dropped mid-query (a crash: the chaos run's SIGKILL) leaves
+        # asyncpg's protocol in that state; the pool discards it, a new one works.
+        return True
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
     if isinstance(exc, KafkaError):

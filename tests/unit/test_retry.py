@@ -257,3 +257,13 @@ def test_log_failure_warns_once_for_a_transient_fault_and_errs_with_traceback_ot
     assert other.levelno == logging.ERROR
     assert other.exc_info is not None
     assert isinstance(other.exc_info[1], ValueError)
+
+
+def test_a_connection_left_mid_operation_by_a_crashed_postgresql_is_transient() -> None:
+    """What asyncpg raised on the connections PostgreSQL's SIGKILL dropped (the chaos run:
+    the metrics service dead-lettered an event for it)."""
+    dropped = asyncpg.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"
+    )
+    assert is_transient(dropped)
+    assert not is_transient(asyncpg.InternalClientError("some other protocol bug"))
