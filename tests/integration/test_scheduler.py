@@ -42,6 +42,7 @@ from shared.specs import (
     Variable,
     WorkflowSpec,
 )
+from tests.auth import auth_headers
 from tests.eventually import eventually_async
 from tests.integration.launcher_support import (
     TERMINAL,
@@ -158,8 +159,8 @@ async def harness(stack: StackSettings) -> AsyncIterator[Harness]:
     pool = await create_pool(stack, "launcher")
     uow_factory = postgres_uow_factory(pool, ExecutionCaches())
     engine = Engine(uow_factory, MachineSettings())
-    registry_client = RegistryClient(stack.gateway_url)
-    launch_plans = RegistryLaunchPlans(stack.gateway_url)
+    registry_client = RegistryClient(stack.gateway_url, headers=auth_headers())
+    launch_plans = RegistryLaunchPlans(stack.gateway_url, headers=auth_headers())
     try:
         yield Harness(pool, uow_factory, Launcher(engine, registry_client), launch_plans)
     finally:
